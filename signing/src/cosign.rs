@@ -1,0 +1,1 @@
+//! cosign signatures: simple-signing payloads verified with pinned public keys.

@@ -1,0 +1,1 @@
+//! Verification policy: rules matched by image-reference pattern and the signers each requires.

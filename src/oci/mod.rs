@@ -1,0 +1,1 @@
+//! OCI image types and local sources: image layouts, OCI and docker-save tarballs, digests, platform choice.

@@ -1,0 +1,1 @@
+//! Image references as Docker and LinuxKit spell them, parsed and normalized.

@@ -1,0 +1,1 @@
+//! Layer merge: applies OCI layers in order, with whiteouts and opaque directories, into a formats::tree::Tree.
