@@ -6,10 +6,14 @@
 //! `src/main.rs` and `src/cli/` does all of that.
 #![warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
+pub mod build;
 pub mod cache;
 pub mod config;
+pub mod digest;
 pub mod fetch;
 pub mod linuxkit;
+pub mod lock;
 pub mod oci;
 pub mod reference;
+pub mod run;
 pub mod tree;

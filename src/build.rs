@@ -1,0 +1,1 @@
+//! The build pipeline: configuration to artifacts, one stage after another.
