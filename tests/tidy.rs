@@ -44,7 +44,9 @@ fn rust_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in ["src", "formats", "signing", "xtask", "tests", "fuzz"] {
         files.extend(
-            files_below(&root.join(dir)).into_iter().filter(|p| p.extension().is_some_and(|e| e == "rs")),
+            files_below(&root.join(dir))
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "rs")),
         );
     }
     files
@@ -127,7 +129,8 @@ fn crate_dependency_edges() {
     ];
     let mut problems = Vec::new();
     for (krate, deps) in forbidden {
-        let manifest = fs::read_to_string(root().join(krate).join("Cargo.toml")).unwrap_or_default();
+        let manifest =
+            fs::read_to_string(root().join(krate).join("Cargo.toml")).unwrap_or_default();
         let mut section = String::new();
         for line in manifest.lines() {
             let line = line.trim();
@@ -159,7 +162,8 @@ fn fixtures_are_small_and_have_provenance() {
     for path in files_below(&testdata) {
         let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if size > MAX_FIXTURE_BYTES {
-            problems.push(format!("{} is {size} bytes (limit {MAX_FIXTURE_BYTES})", relative(&path)));
+            problems
+                .push(format!("{} is {size} bytes (limit {MAX_FIXTURE_BYTES})", relative(&path)));
         }
         if let Ok(rest) = path.strip_prefix(&testdata)
             && let Some(first) = rest.components().next()
