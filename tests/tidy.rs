@@ -74,7 +74,7 @@ fn every_rust_file_starts_with_module_docs() {
 }
 
 #[test]
-fn no_ignored_or_should_panic_tests() {
+fn tests_are_never_skipped_by_attribute() {
     // The patterns are assembled so that this file does not match itself.
     let banned = [format!("#[{}", "ignore"), format!("{}_panic", "should")];
     let mut problems = Vec::new();
@@ -187,7 +187,7 @@ fn ci_runs_exactly_the_readme_test_command() {
     let ci_command = ci.lines().rev().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
     let Some(ci_command) = ci_command else { panic!(".ci/run is missing or empty") };
     assert!(
-        readme.lines().any(|l| l.trim() == ci_command),
+        readme.lines().any(|l| l.split(" #").next().unwrap_or("").trim() == ci_command),
         "the last command of .ci/run ({ci_command:?}) is not a line of README.md"
     );
 }
