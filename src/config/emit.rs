@@ -854,7 +854,8 @@ fn yaml_seq(items: &[Out], indent: usize, text: &mut String) {
             Out::Map(inner) if !inner.is_empty() => yaml_map(inner, indent + 2, text),
             Out::Seq(inner) if !inner.is_empty() => yaml_seq(inner, indent + 2, text),
             other => {
-                text.push_str(&yaml_inline(other, indent + 2));
+                // Block scalar content goes at the item's column (dash column + 2).
+                text.push_str(&yaml_inline(other, indent));
                 text.push('\n');
             }
         }
