@@ -195,7 +195,6 @@ pub(crate) fn tar_model(tree: &Tree, pax_origin: bool) -> Tree {
 
 /// What a newc round trip keeps of `tree`: no xattrs, no origins, mtimes clamped to `u32`,
 /// hard link groups led by their first name and sharing the file's metadata.
-#[allow(dead_code)] // Used by the cpio tests.
 pub(crate) fn cpio_model(tree: &Tree) -> Tree {
     let mut model = tree.clone();
     canonical_links(&mut model, true);
