@@ -12,6 +12,7 @@
 //! - [`archive`]: OCI archives (a layout in a tar) and `docker save` tarballs.
 //! - [`layer`]: layer decoding (plain tar, gzip, zstd) with digest and `diff_id` checks.
 
+pub mod archive;
 pub mod layer;
 pub mod layout;
 pub mod media_type;
@@ -25,7 +26,8 @@ mod testutil;
 use std::io;
 use std::path::PathBuf;
 
-pub use layer::Compression;
+pub use archive::ArchiveSource;
+pub use layer::{Compression, open_layer};
 pub use layout::OciLayout;
 pub use platform::Platform;
 pub use source::{ImageSource, ResolvedImage, resolve_from_root};
