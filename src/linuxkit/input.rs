@@ -174,3 +174,88 @@ pub struct ImageDefaults {
     /// `Labels`, including `org.mobyproject.config`.
     pub labels: BTreeMap<String, String>,
 }
+
+/// The configuration as assembly reads it (LinuxKit's `Moby` after multi-file merge).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assembly {
+    /// `kernel`; `None` (or no `image`) means no `boot/` files.
+    pub kernel: Option<Kernel>,
+    /// `init` image references, unpacked at `/` in order.
+    pub init: Vec<String>,
+    /// `onboot` image objects.
+    pub onboot: Vec<ImageObject>,
+    /// `onshutdown` image objects.
+    pub onshutdown: Vec<ImageObject>,
+    /// `services` image objects.
+    pub services: Vec<ImageObject>,
+    /// `files` entries.
+    pub files: Vec<FileEntry>,
+    /// `volumes` entries.
+    pub volumes: Vec<VolumeEntry>,
+}
+
+/// The `kernel` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Kernel {
+    /// `image`: the kernel image reference; `None` means no kernel.
+    pub image: Option<String>,
+    /// `cmdline`, written verbatim to `boot/cmdline`.
+    pub cmdline: String,
+    /// `binary`: the kernel file in the image root; `None` or `""` mean `kernel`.
+    pub binary: Option<String>,
+    /// `tar`: the modules tar in the image root; `None` means `kernel.tar`, `none` or `""` none.
+    pub tar: Option<String>,
+    /// `ucode`: a microcode cpio in the image root, copied to `boot/ucode.cpio`.
+    pub ucode: Option<String>,
+}
+
+/// One `onboot`, `onshutdown` or `services` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageObject {
+    /// `name`: the bundle directory name.
+    pub name: String,
+    /// `image`: the reference as written.
+    pub image: String,
+    /// Every other key.
+    pub config: ImageConfig,
+}
+
+/// One `files` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileEntry {
+    /// `path`; a leading `/` is stripped.
+    pub path: String,
+    /// `directory: true`.
+    pub directory: bool,
+    /// `symlink` target (`""` means none).
+    pub symlink: Option<String>,
+    /// `contents`.
+    pub contents: Option<String>,
+    /// `source`: a host path, read through [`crate::linuxkit::assemble::HostFiles`].
+    pub source: Option<String>,
+    /// `metadata`: `yaml` or `json`.
+    pub metadata: Option<String>,
+    /// `optional`: skip a `source` that does not exist.
+    pub optional: bool,
+    /// `mode`: an octal string; defaults 0600 (files) and 0700 (directories).
+    pub mode: Option<String>,
+    /// `uid`.
+    pub uid: Option<Id>,
+    /// `gid`.
+    pub gid: Option<Id>,
+}
+
+/// One `volumes` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeEntry {
+    /// `name`.
+    pub name: String,
+    /// `image`: `None` for a blank volume.
+    pub image: Option<String>,
+    /// `readonly`.
+    pub readonly: bool,
+    /// `format: oci` (an OCI image layout in `lower/`) instead of a filesystem.
+    pub oci_format: bool,
+    /// `platforms` (only for `format: oci`).
+    pub platforms: Vec<String>,
+}
