@@ -12,6 +12,6 @@
     clippy::print_stderr
 )]
 
-pub mod tree;
 pub mod cpio;
 pub mod tar;
+pub mod tree;

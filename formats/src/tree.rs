@@ -234,7 +234,8 @@ mod tests {
         etc.insert(b"passwd".to_vec(), file(b"root"));
         etc.insert(b"group".to_vec(), file(b"root"));
         tree.root.insert(b"etc".to_vec(), Node::new(NodeKind::Dir(etc), Meta::new(0o755, 0)));
-        tree.root.insert(b"bin".to_vec(), Node::new(NodeKind::Dir(Dir::new()), Meta::new(0o755, 0)));
+        tree.root
+            .insert(b"bin".to_vec(), Node::new(NodeKind::Dir(Dir::new()), Meta::new(0o755, 0)));
         let mut seen = Vec::new();
         tree.walk::<()>(&mut |path, _| {
             seen.push(String::from_utf8_lossy(path).into_owned());
