@@ -553,6 +553,7 @@ fn joined(lines: &VecDeque<String>) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail loudly by design.
 mod tests {
     use super::*;
 
