@@ -18,6 +18,8 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         "clippy",
         &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
     )?;
+    eprintln!("xtask ci: fixtures: building the test images into target/kit-fixtures");
+    crate::fixtures::build(&root.join("target").join("kit-fixtures"))?;
     step(root, "tests", &["test", "--workspace", "--locked", "--no-fail-fast"])?;
     Ok(())
 }

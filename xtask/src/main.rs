@@ -1,6 +1,12 @@
-//! `cargo xtask`: kit's developer tasks (fixtures, boot tests, tidy, benchmarks).
+//! `cargo xtask`: kit's developer tasks.
+//!
+//! - `ci`: everything CI checks (see `ci`).
+//! - `fixtures [--out DIR]`: the OCI layout of test and example images (see `fixtures`).
+//! - `boot`: builds the example system and boots it under QEMU (see `boot`).
 
+mod boot;
 mod ci;
+mod fixtures;
 
 use std::path::PathBuf;
 
@@ -9,9 +15,15 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .map(PathBuf::from)
         .ok_or_else(|| anyhow::anyhow!("xtask has no parent directory"))?;
-    let task = std::env::args().nth(1).unwrap_or_default();
-    match task.as_str() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => ("", &[][..]),
+    };
+    match task {
         "ci" => ci::run(&root),
-        _ => anyhow::bail!("unknown task {task:?}; tasks: ci"),
+        "fixtures" => fixtures::main(rest),
+        "boot" => boot::main(rest),
+        _ => anyhow::bail!("unknown task {task:?}; tasks: ci, fixtures [--out DIR], boot"),
     }
 }
