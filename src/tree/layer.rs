@@ -148,7 +148,14 @@ fn change_of<R: Read>(
     let meta = meta_of(entry).map_err(|e| entry_error(e.to_string()))?;
     let header = entry.header();
     let device = |header: &tar::Header| -> io::Result<(u32, u32)> {
-        Ok((header.device_major()?.unwrap_or(0), header.device_minor()?.unwrap_or(0)))
+        let (raw_major, raw_minor) = match (header.as_ustar(), header.as_gnu()) {
+            (Some(h), _) => (&h.dev_major[..], &h.dev_minor[..]),
+            (None, Some(h)) => (&h.dev_major[..], &h.dev_minor[..]),
+            (None, None) => (&[][..], &[][..]),
+        };
+        let major = or_zero(header.device_major(), raw_major)?.unwrap_or(0);
+        let minor = or_zero(header.device_minor(), raw_minor)?.unwrap_or(0);
+        Ok((major, minor))
     };
     let kind = match entry_type {
         tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -199,10 +206,11 @@ fn change_of<R: Read>(
 
 fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
     let header = entry.header();
-    let mode = header.mode()? & 0o7777;
-    let uid = header.uid()?;
-    let gid = header.gid()?;
-    let mut mtime = i64::try_from(header.mtime()?).unwrap_or(i64::MAX);
+    let old = header.as_old();
+    let mode = or_zero(header.mode(), &old.mode)? & 0o7777;
+    let uid = or_zero(header.uid(), &old.uid)?;
+    let gid = or_zero(header.gid(), &old.gid)?;
+    let mut mtime = i64::try_from(or_zero(header.mtime(), &old.mtime)?).unwrap_or(i64::MAX);
     let mut xattrs = BTreeMap::new();
     if let Some(extensions) = entry.pax_extensions()? {
         for extension in extensions {
@@ -222,6 +230,15 @@ fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
     let gid =
         u32::try_from(gid).map_err(|_| invalid(&format!("gid {gid} does not fit in 32 bits")))?;
     Ok(Meta { mode, uid, gid, mtime, xattrs })
+}
+
+/// A numeric header field, or zero when the field is empty (only NULs and spaces), as Go's
+/// `archive/tar` (Docker, containerd) reads it; the `tar` crate calls that an error.
+fn or_zero<T: Default>(value: io::Result<T>, raw: &[u8]) -> io::Result<T> {
+    match value {
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(T::default()),
+        other => other,
+    }
 }
 
 fn invalid(message: &str) -> io::Error {

@@ -597,3 +597,22 @@ fn layer_is_read_to_the_end_and_checked_before_it_applies() {
     let err = merge_layers([(Arc::from("L0"), bad)]).unwrap_err();
     assert!(err.to_string().starts_with("layer L0: digest mismatch"), "{err}");
 }
+
+#[test]
+fn empty_numeric_fields_read_as_zero_like_go() {
+    let mut layer = l().file("f", "x").build();
+    // Blank the uid, gid and mtime fields of the first header and fix its checksum.
+    let mut header = tar::Header::new_old();
+    header.as_mut_bytes().copy_from_slice(&layer[..512]);
+    header.as_old_mut().uid = [0; 8];
+    header.as_old_mut().gid = [b' '; 8];
+    header.as_old_mut().mtime = [0; 12];
+    header.set_cksum();
+    layer[..512].copy_from_slice(header.as_bytes());
+    check(
+        vec![layer],
+        expect![[r#"
+            f file 0644 0:0 "x"
+        "#]],
+    );
+}
