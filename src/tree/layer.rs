@@ -11,7 +11,9 @@
 //! error. Entries naming the root itself are ignored, as containerd ignores them.
 //! Metadata: permission bits with setuid/setgid/sticky (`mode & 0o7777`), numeric uid/gid (PAX
 //! `uid`/`gid` win), mtime (PAX `mtime` wins, fractions dropped toward negative infinity), PAX
-//! `SCHILY.xattr.*` records as xattrs. User and group names are ignored (layers use numbers).
+//! `SCHILY.xattr.*` records as xattrs (libarchive's base64 `LIBARCHIVE.xattr.*` duplicates are
+//! not read). User and group names are ignored (layers use numbers). Empty numeric fields read as
+//! zero, as in Go's `archive/tar`.
 //! Not supported: GNU sparse files and other exotic entry types (an error naming the entry);
 //! PAX global headers are skipped.
 
