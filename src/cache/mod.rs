@@ -153,6 +153,28 @@ impl TempBlob {
     pub fn path(&self) -> &Path {
         self.file.path()
     }
+
+    /// Syncs and closes the file, which the caller has verified to hold `digest`; the result
+    /// is still deleted on drop unless committed with [`Cache::commit_blob`].
+    pub fn finish(self, digest: &Digest) -> Result<FinishedBlob, CacheError> {
+        let path = self.file.path().to_owned();
+        self.file.as_file().sync_all().map_err(|source| CacheError::Io { path, source })?;
+        Ok(FinishedBlob { path: self.file.into_temp_path(), digest: digest.clone() })
+    }
+}
+
+/// A closed, verified temporary blob waiting to be committed (deleted on drop otherwise).
+#[derive(Debug)]
+pub struct FinishedBlob {
+    path: tempfile::TempPath,
+    digest: Digest,
+}
+
+impl FinishedBlob {
+    /// The digest it was verified as.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
 }
 
 const INDEX_LOCK: &str = ".lock";
@@ -206,20 +228,14 @@ impl Cache {
         Ok(TempBlob { file })
     }
 
-    /// Makes a verified temporary file the blob `digest`. The caller must have checked the
-    /// content against `digest` while writing it; this only syncs and renames.
-    pub fn commit_blob(&self, temp: TempBlob, digest: &Digest) -> Result<(), CacheError> {
-        let path = self.layout.blob_path(digest);
+    /// Makes a finished temporary file the blob it was verified as.
+    pub fn commit_blob(&self, blob: FinishedBlob) -> Result<(), CacheError> {
+        let path = self.layout.blob_path(&blob.digest);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)
                 .map_err(|source| CacheError::Io { path: dir.to_owned(), source })?;
         }
-        let temp_path = temp.path().to_owned();
-        temp.file
-            .as_file()
-            .sync_all()
-            .map_err(|source| CacheError::Io { path: temp_path.clone(), source })?;
-        temp.file
+        blob.path
             .persist(&path)
             .map_err(|e| CacheError::Io { path: path.clone(), source: e.error })?;
         Ok(())
@@ -242,7 +258,7 @@ impl Cache {
         temp.file_mut()
             .write_all(bytes)
             .map_err(|source| CacheError::Io { path: temp_path, source })?;
-        self.commit_blob(temp, digest)
+        self.commit_blob(temp.finish(digest)?)
     }
 
     /// Names `descriptor` as `name` in `index.json`, replacing an entry of that name.

@@ -20,7 +20,7 @@ pub mod platform;
 pub mod source;
 pub mod spec;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::io;
 use std::path::PathBuf;
