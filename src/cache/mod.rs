@@ -477,6 +477,16 @@ impl Cache {
     }
 }
 
+/// The default cache directory, `$XDG_CACHE_HOME/kit`, else `$HOME/.cache/kit`, from the
+/// environment values the CLI passes through `env` (the library reads no environment itself).
+pub fn default_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let non_empty = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match non_empty("XDG_CACHE_HOME") {
+        Some(cache_home) => Some(cache_home.join("kit")),
+        None => non_empty("HOME").map(|home| home.join(".cache/kit")),
+    }
+}
+
 /// The `org.opencontainers.image.ref.name` of an index entry.
 pub fn ref_name(descriptor: &Descriptor) -> Option<&str> {
     descriptor.annotations.get(ANNOTATION_REF_NAME).map(String::as_str)
@@ -517,4 +527,21 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, CacheError> {
     }
     paths.sort();
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_dir_follows_xdg() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        let both = env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]);
+        assert_eq!(default_dir(&both), Some(PathBuf::from("/x/kit")));
+        let home = env(&[("XDG_CACHE_HOME", ""), ("HOME", "/h")]);
+        assert_eq!(default_dir(&home), Some(PathBuf::from("/h/.cache/kit")));
+        assert_eq!(default_dir(&env(&[])), None);
+    }
 }
