@@ -19,6 +19,8 @@ pub mod cosign;
 pub mod json;
 pub mod keys;
 pub mod policy;
+pub mod rekor;
+pub mod trusted_root;
 pub mod verify;
 
 pub use keys::{KeyId, PublicKey};

@@ -152,6 +152,11 @@ impl TestKey {
         }
     }
 
+    /// The public key as DER SubjectPublicKeyInfo, converted by openssl.
+    pub fn public_der(&self) -> Vec<u8> {
+        run(&["pkey", "-pubin", "-outform", "DER"], &self.public_pem)
+    }
+
     /// The public key PEM as text.
     pub fn public_text(&self) -> String {
         String::from_utf8(self.public_pem.clone()).expect("PEM is ASCII")

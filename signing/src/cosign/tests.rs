@@ -148,7 +148,7 @@ fn verify_with(
         repository: REF,
         docker_reference: &DockerReferenceRule::Ignore,
     };
-    verify_layer(layer, &public, scheme, &expected).map(|_| ())
+    verify_layer(layer, &public, scheme, None, &expected).map(|_| ())
 }
 
 #[test]

@@ -100,7 +100,7 @@ fn yaml_errors_name_file_line_column() {
     check(
         "version: 1\nsigners:\n  a:\n    cosign-key: {path: a.pub, colour: red}\n",
         expect![
-            "error: policy.yaml:4:31: unknown field `colour`, expected one of path, pem, rsa-scheme"
+            "error: policy.yaml:4:31: unknown field `colour`, expected one of path, pem, rsa-scheme, tlog"
         ],
     );
     check(
