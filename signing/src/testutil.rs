@@ -98,12 +98,20 @@ fn generate(kind: Kind) -> TestKey {
     TestKey { kind, private_pem, public_pem }
 }
 
+static KEYS: OnceLock<Mutex<BTreeMap<(Kind, usize), TestKey>>> = OnceLock::new();
+
 /// The `idx`-th test key of a kind, generated once per test process.
 pub fn key(kind: Kind, idx: usize) -> TestKey {
-    static KEYS: OnceLock<Mutex<BTreeMap<(Kind, usize), TestKey>>> = OnceLock::new();
     let keys = KEYS.get_or_init(|| Mutex::new(BTreeMap::new()));
     let mut keys = keys.lock().unwrap_or_else(|e| e.into_inner());
     keys.entry((kind, idx)).or_insert_with(|| generate(kind)).clone()
+}
+
+/// Every key generated so far, with its kind and index.
+pub fn generated_keys() -> Vec<((Kind, usize), TestKey)> {
+    let keys = KEYS.get_or_init(|| Mutex::new(BTreeMap::new()));
+    let keys = keys.lock().unwrap_or_else(|e| e.into_inner());
+    keys.iter().map(|(k, v)| (*k, v.clone())).collect()
 }
 
 /// RSA padding for [`TestKey::sign_with`].
