@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod linuxkit;
 pub mod lock;
 pub mod oci;
+pub mod output;
 pub mod reference;
 pub mod run;
 pub mod tree;

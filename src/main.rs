@@ -1,8 +1,7 @@
-//! The `kit` command-line tool.
+//! The `kit` command-line tool: parses arguments, runs the command, maps errors to exit codes.
+
+mod cli;
 
 fn main() {
-    std::process::exit(kit_cli::main());
+    std::process::exit(cli::main());
 }
-
-#[path = "cli/mod.rs"]
-mod kit_cli;

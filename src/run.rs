@@ -1,1 +1,711 @@
 //! `kit run`: boots what kit built under QEMU and watches the serial console.
+//!
+//! [`run_qemu`] boots a kernel+initrd the way `linuxkit run qemu PATH` does: `PATH` is a name
+//! prefix (`PATH-kernel`, `PATH-initrd.img`, `PATH-cmdline`), a directory holding exactly one
+//! such set, or the files themselves. QEMU runs with `-nographic -no-reboot` and TCG unless told
+//! otherwise (a `/dev/kvm` that exists does not mean KVM works), its serial console on a pipe
+//! that is streamed line by line to the caller. With an expected pattern, the run succeeds as
+//! soon as a console line matches, and QEMU is killed; a timeout or an exit without a match is
+//! an error carrying the last console lines.
+//!
+//! Not supported yet: disk images (raw, qcow2, VHDX, ISO), UEFI firmware, networking options.
+//! The library never prints: console lines go to the `events` callback.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::str::FromStr;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How many console lines an error shows.
+pub const LAST_LINES: usize = 25;
+
+/// The guest architecture, which picks the QEMU binary and machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QemuArch {
+    /// `qemu-system-x86_64`, the default machine (i440FX, SeaBIOS), console on `ttyS0`.
+    X86_64,
+    /// `qemu-system-aarch64 -machine virt -cpu max`, console on `ttyAMA0`.
+    Aarch64,
+}
+
+/// What to boot and how.
+#[derive(Debug, Clone)]
+pub struct QemuOptions {
+    /// The artifacts as given on the command line: a name prefix, a directory, or the
+    /// `-kernel`, `-initrd.img` and `-cmdline` files.
+    pub artifacts: Vec<PathBuf>,
+    /// The guest architecture.
+    pub arch: QemuArch,
+    /// The QEMU binary; `None` means `qemu-system-<arch>` from `PATH`.
+    pub qemu: Option<PathBuf>,
+    /// The `-accel` value: `tcg` unless KVM is known to work.
+    pub accel: String,
+    /// Guest memory in MiB (`-m`).
+    pub memory_mib: u32,
+    /// Virtual CPUs (`-smp`).
+    pub cpus: u32,
+    /// Text appended to the kernel command line read from the `-cmdline` file.
+    pub cmdline_append: Option<String>,
+    /// A regular expression: succeed as soon as a console line matches it.
+    pub expect: Option<String>,
+    /// Kill QEMU and fail after this long.
+    pub timeout: Option<Duration>,
+    /// Extra arguments passed to QEMU as they are.
+    pub extra_args: Vec<String>,
+}
+
+/// The files of a kernel+initrd boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelBoot {
+    /// The kernel (`NAME-kernel`).
+    pub kernel: PathBuf,
+    /// The initrd (`NAME-initrd.img`), if there is one.
+    pub initrd: Option<PathBuf>,
+    /// The command line file (`NAME-cmdline`), if there is one.
+    pub cmdline: Option<PathBuf>,
+}
+
+/// How a run ended when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunOutcome {
+    /// A console line matched the expected pattern; QEMU was then stopped.
+    Matched {
+        /// The matching line.
+        line: String,
+        /// Time from starting QEMU to the match.
+        elapsed: Duration,
+    },
+    /// QEMU exited with status 0 (no pattern was expected).
+    Exited {
+        /// Time from starting QEMU to its exit.
+        elapsed: Duration,
+    },
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// No kernel for a prefix or in a directory.
+    #[error(
+        "no kernel to boot at {path}: expected {path}-kernel, or a directory holding one NAME-kernel"
+    )]
+    NoKernel {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A directory holding several kernels.
+    #[error("{dir} holds {} kernels ({}): name one of them", candidates.len(), candidates.join(", "))]
+    AmbiguousDirectory {
+        /// The directory.
+        dir: PathBuf,
+        /// The `*-kernel` file names found.
+        candidates: Vec<String>,
+    },
+    /// An artifact kind `kit run qemu` cannot boot yet.
+    #[error(
+        "cannot boot {path}: expected NAME-kernel, NAME-initrd.img or NAME-cmdline (disk images are not supported yet)"
+    )]
+    UnsupportedArtifact {
+        /// The artifact.
+        path: PathBuf,
+    },
+    /// Two artifacts of the same kind.
+    #[error("two {kind} files given: {first} and {second}")]
+    DuplicateArtifact {
+        /// `kernel`, `initrd` or `cmdline`.
+        kind: &'static str,
+        /// The first one.
+        first: PathBuf,
+        /// The second one.
+        second: PathBuf,
+    },
+    /// The command line file could not be read.
+    #[error("reading the kernel command line {path}")]
+    ReadCmdline {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The expected pattern is not a valid regular expression.
+    #[error("invalid --expect pattern {pattern:?}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// The cause.
+        source: regex::Error,
+    },
+    /// QEMU could not be started.
+    #[error("starting {program} (is QEMU installed? Debian: apt-get install qemu-system-x86)")]
+    Spawn {
+        /// The program.
+        program: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Waiting for or stopping QEMU failed.
+    #[error("{action} {program}")]
+    Process {
+        /// What was being done.
+        action: &'static str,
+        /// The program.
+        program: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The timeout passed.
+    #[error("timed out after {} s{}; last console lines:\n{last_lines}", timeout.as_secs_f64(), match pattern { Some(p) => format!(" waiting for {p:?} on the console"), None => String::new() })]
+    Timeout {
+        /// The timeout.
+        timeout: Duration,
+        /// The expected pattern, if any.
+        pattern: Option<String>,
+        /// The last console lines.
+        last_lines: String,
+    },
+    /// QEMU exited before the pattern appeared.
+    #[error(
+        "qemu exited ({status}) without printing a line matching {pattern:?}; last console lines:\n{last_lines}"
+    )]
+    NoMatch {
+        /// The expected pattern.
+        pattern: String,
+        /// QEMU's exit status.
+        status: ExitStatus,
+        /// The last console lines.
+        last_lines: String,
+    },
+    /// QEMU exited with a failure status (no pattern expected).
+    #[error("qemu exited with {status}; last console lines:\n{last_lines}")]
+    Failed {
+        /// QEMU's exit status.
+        status: ExitStatus,
+        /// The last console lines.
+        last_lines: String,
+    },
+}
+
+impl FromStr for QemuArch {
+    type Err = String;
+
+    /// Accepts LinuxKit's `--arch` spellings for build (`amd64`, `arm64`) and run (`x86_64`,
+    /// `aarch64`).
+    fn from_str(s: &str) -> Result<QemuArch, String> {
+        match s {
+            "amd64" | "x86_64" => Ok(QemuArch::X86_64),
+            "arm64" | "aarch64" => Ok(QemuArch::Aarch64),
+            other => Err(format!(
+                "unknown architecture {other:?}: expected amd64 (x86_64) or arm64 (aarch64)"
+            )),
+        }
+    }
+}
+
+impl QemuArch {
+    /// The default QEMU binary.
+    pub fn qemu_binary(self) -> &'static str {
+        match self {
+            QemuArch::X86_64 => "qemu-system-x86_64",
+            QemuArch::Aarch64 => "qemu-system-aarch64",
+        }
+    }
+}
+
+impl QemuOptions {
+    /// Options with LinuxKit's defaults (1 CPU, 1024 MiB) and TCG for `artifacts`.
+    pub fn new(artifacts: Vec<PathBuf>) -> QemuOptions {
+        QemuOptions {
+            artifacts,
+            arch: QemuArch::X86_64,
+            qemu: None,
+            accel: "tcg".to_owned(),
+            memory_mib: 1024,
+            cpus: 1,
+            cmdline_append: None,
+            expect: None,
+            timeout: None,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// Finds the kernel, initrd and command line files among `artifacts`, as `linuxkit run qemu`
+/// resolves its `path` argument.
+pub fn resolve_kernel_boot(artifacts: &[PathBuf]) -> Result<KernelBoot, RunError> {
+    if let [single] = artifacts {
+        if single.is_dir() {
+            return from_directory(single);
+        }
+        if !name_of(single).ends_with("-kernel") {
+            let kernel = with_suffix(single, "-kernel");
+            if !kernel.is_file() {
+                return Err(RunError::NoKernel { path: single.clone() });
+            }
+            return Ok(from_prefix(single));
+        }
+    }
+    let mut kernel: Option<PathBuf> = None;
+    let mut initrd: Option<PathBuf> = None;
+    let mut cmdline: Option<PathBuf> = None;
+    for path in artifacts {
+        let name = name_of(path);
+        let (slot, kind) = if name.ends_with("-kernel") || name == "kernel" {
+            (&mut kernel, "kernel")
+        } else if name.ends_with("-initrd.img") || name.ends_with(".cpio.gz") {
+            (&mut initrd, "initrd")
+        } else if name.ends_with("-cmdline") || name == "cmdline" {
+            (&mut cmdline, "cmdline")
+        } else {
+            return Err(RunError::UnsupportedArtifact { path: path.clone() });
+        };
+        if let Some(first) = slot.replace(path.clone()) {
+            return Err(RunError::DuplicateArtifact { kind, first, second: path.clone() });
+        }
+    }
+    let Some(kernel) = kernel else {
+        let path = artifacts.first().cloned().unwrap_or_default();
+        return Err(RunError::NoKernel { path });
+    };
+    // A kernel named alone brings its siblings, as a prefix would.
+    if artifacts.len() == 1
+        && let Some(prefix) = name_of(&kernel).strip_suffix("-kernel")
+    {
+        let prefix = kernel.with_file_name(prefix);
+        return Ok(from_prefix(&prefix));
+    }
+    Ok(KernelBoot { kernel, initrd, cmdline })
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn existing(path: PathBuf) -> Option<PathBuf> {
+    path.is_file().then_some(path)
+}
+
+fn from_prefix(prefix: &Path) -> KernelBoot {
+    KernelBoot {
+        kernel: with_suffix(prefix, "-kernel"),
+        initrd: existing(with_suffix(prefix, "-initrd.img")),
+        cmdline: existing(with_suffix(prefix, "-cmdline")),
+    }
+}
+
+fn from_directory(dir: &Path) -> Result<KernelBoot, RunError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|_| RunError::NoKernel { path: dir.to_owned() })?;
+    let mut candidates: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with("-kernel"))
+        .collect();
+    candidates.sort();
+    match candidates.as_slice() {
+        [] => Err(RunError::NoKernel { path: dir.to_owned() }),
+        [one] => {
+            let prefix = one.trim_end_matches("-kernel");
+            Ok(from_prefix(&dir.join(prefix)))
+        }
+        _ => Err(RunError::AmbiguousDirectory { dir: dir.to_owned(), candidates }),
+    }
+}
+
+/// The QEMU program and arguments for booting `boot` with `options`; `cmdline` is the kernel
+/// command line already read.
+pub fn qemu_command(
+    options: &QemuOptions,
+    boot: &KernelBoot,
+    cmdline: &str,
+) -> (PathBuf, Vec<OsString>) {
+    let program = options.qemu.clone().unwrap_or_else(|| PathBuf::from(options.arch.qemu_binary()));
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |arg: &str| args.push(OsString::from(arg));
+    if options.arch == QemuArch::Aarch64 {
+        push("-machine");
+        push("virt");
+        push("-cpu");
+        push("max");
+    }
+    push("-accel");
+    push(&options.accel);
+    push("-nographic");
+    push("-no-reboot");
+    push("-m");
+    push(&options.memory_mib.to_string());
+    push("-smp");
+    push(&options.cpus.to_string());
+    push("-kernel");
+    args.push(boot.kernel.clone().into_os_string());
+    if let Some(initrd) = &boot.initrd {
+        args.push(OsString::from("-initrd"));
+        args.push(initrd.clone().into_os_string());
+    }
+    args.push(OsString::from("-append"));
+    args.push(OsString::from(cmdline));
+    args.extend(options.extra_args.iter().map(OsString::from));
+    (program, args)
+}
+
+/// What the reader threads send: a console line, or the end of one stream.
+enum Output {
+    Line { text: String, console: bool },
+    Closed,
+}
+
+/// Boots the artifacts and streams every console line (and QEMU's own error output, prefixed
+/// `qemu: `) to `events`.
+pub fn run_qemu(
+    options: &QemuOptions,
+    events: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, RunError> {
+    let pattern = match &options.expect {
+        Some(text) => Some(
+            regex::Regex::new(text)
+                .map_err(|source| RunError::Pattern { pattern: text.clone(), source })?,
+        ),
+        None => None,
+    };
+    let boot = resolve_kernel_boot(&options.artifacts)?;
+    let mut cmdline = match &boot.cmdline {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|source| RunError::ReadCmdline { path: path.clone(), source })?,
+        None => String::new(),
+    };
+    let trimmed = cmdline.trim_end().len();
+    cmdline.truncate(trimmed);
+    if let Some(extra) = &options.cmdline_append {
+        if !cmdline.is_empty() {
+            cmdline.push(' ');
+        }
+        cmdline.push_str(extra);
+    }
+    let (program, args) = qemu_command(options, &boot, &cmdline);
+
+    let started = Instant::now();
+    let mut child = Command::new(&program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+    let (sender, receiver) = mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        forward_lines(stdout, true, sender.clone());
+    }
+    if let Some(stderr) = child.stderr.take() {
+        forward_lines(stderr, false, sender.clone());
+    }
+    drop(sender);
+
+    let mut last = VecDeque::with_capacity(LAST_LINES);
+    let mut open_streams = 2;
+    let deadline = options.timeout.map(|timeout| started + timeout);
+    while open_streams > 0 {
+        let message = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match receiver.recv_timeout(left) {
+                    Ok(message) => message,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        stop(&mut child, &program)?;
+                        return Err(RunError::Timeout {
+                            timeout: options.timeout.unwrap_or_default(),
+                            pattern: options.expect.clone(),
+                            last_lines: joined(&last),
+                        });
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            None => match receiver.recv() {
+                Ok(message) => message,
+                Err(mpsc::RecvError) => break,
+            },
+        };
+        let (line, console) = match message {
+            Output::Line { text, console } => (text, console),
+            Output::Closed => {
+                open_streams -= 1;
+                continue;
+            }
+        };
+        events(&line);
+        if last.len() == LAST_LINES {
+            last.pop_front();
+        }
+        last.push_back(line.clone());
+        if console && pattern.as_ref().is_some_and(|p| p.is_match(&line)) {
+            let elapsed = started.elapsed();
+            stop(&mut child, &program)?;
+            return Ok(RunOutcome::Matched { line, elapsed });
+        }
+    }
+    let status = wait_with_deadline(&mut child, &program, deadline)?;
+    let elapsed = started.elapsed();
+    let Some(status) = status else {
+        return Err(RunError::Timeout {
+            timeout: options.timeout.unwrap_or_default(),
+            pattern: options.expect.clone(),
+            last_lines: joined(&last),
+        });
+    };
+    match &options.expect {
+        Some(pattern) => {
+            Err(RunError::NoMatch { pattern: pattern.clone(), status, last_lines: joined(&last) })
+        }
+        None if status.success() => Ok(RunOutcome::Exited { elapsed }),
+        None => Err(RunError::Failed { status, last_lines: joined(&last) }),
+    }
+}
+
+/// Reads `stream` on a thread, sending each line (without `\r\n`, invalid UTF-8 replaced), then
+/// `Closed`. Lines of QEMU's stderr (`console == false`) get the prefix `qemu: `.
+fn forward_lines<R: Read + Send + 'static>(stream: R, console: bool, sender: mpsc::Sender<Output>) {
+    let prefix = if console { "" } else { "qemu: " };
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buffer);
+                    let line = format!("{prefix}{}", text.trim_end_matches(['\n', '\r']));
+                    if sender.send(Output::Line { text: line, console }).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        // The receiver may be gone already; nothing is lost then.
+        let _ = sender.send(Output::Closed);
+    });
+}
+
+fn stop(child: &mut Child, program: &Path) -> Result<(), RunError> {
+    match child.kill() {
+        Ok(()) => {}
+        // Already exited: nothing to kill.
+        Err(error) if error.kind() == io::ErrorKind::InvalidInput => {}
+        Err(source) => {
+            return Err(RunError::Process {
+                action: "stopping",
+                program: program.to_owned(),
+                source,
+            });
+        }
+    }
+    child.wait().map(drop).map_err(|source| RunError::Process {
+        action: "waiting for",
+        program: program.to_owned(),
+        source,
+    })
+}
+
+/// Waits for QEMU to exit, killing it at `deadline`; `None` means it was killed.
+fn wait_with_deadline(
+    child: &mut Child,
+    program: &Path,
+    deadline: Option<Instant>,
+) -> Result<Option<ExitStatus>, RunError> {
+    let wait_error =
+        |source| RunError::Process { action: "waiting for", program: program.to_owned(), source };
+    let Some(deadline) = deadline else {
+        return child.wait().map(Some).map_err(wait_error);
+    };
+    loop {
+        if let Some(status) = child.try_wait().map_err(wait_error)? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            stop(child, program)?;
+            return Ok(None);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn joined(lines: &VecDeque<String>) -> String {
+    let mut out = String::new();
+    for line in lines {
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail loudly by design.
+mod tests {
+    use super::*;
+
+    fn touch(dir: &Path, name: &str, contents: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn prefix_finds_linuxkit_names() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "hello-kernel", "");
+        touch(dir.path(), "hello-initrd.img", "");
+        touch(dir.path(), "hello-cmdline", "console=ttyS0\n");
+        let expected = KernelBoot {
+            kernel: dir.path().join("hello-kernel"),
+            initrd: Some(dir.path().join("hello-initrd.img")),
+            cmdline: Some(dir.path().join("hello-cmdline")),
+        };
+        assert_eq!(resolve_kernel_boot(&[dir.path().join("hello")]).unwrap(), expected);
+        assert_eq!(resolve_kernel_boot(&[dir.path().to_owned()]).unwrap(), expected);
+        assert_eq!(resolve_kernel_boot(&[dir.path().join("hello-kernel")]).unwrap(), expected);
+        let explicit = [
+            dir.path().join("hello-cmdline"),
+            dir.path().join("hello-kernel"),
+            dir.path().join("hello-initrd.img"),
+        ];
+        assert_eq!(resolve_kernel_boot(&explicit).unwrap(), expected);
+    }
+
+    #[test]
+    fn missing_or_unknown_artifacts_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve_kernel_boot(&[dir.path().join("nothing")]).unwrap_err();
+        assert!(err.to_string().contains("nothing-kernel"), "{err}");
+        let err = resolve_kernel_boot(&[dir.path().to_owned()]).unwrap_err();
+        assert!(matches!(err, RunError::NoKernel { .. }), "{err}");
+        touch(dir.path(), "a-kernel", "");
+        touch(dir.path(), "b-kernel", "");
+        let err = resolve_kernel_boot(&[dir.path().to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("a-kernel, b-kernel"), "{err}");
+        let err = resolve_kernel_boot(&[dir.path().join("disk.qcow2")]).unwrap_err();
+        assert!(matches!(err, RunError::NoKernel { .. }), "{err}");
+        let err = resolve_kernel_boot(&[dir.path().join("a-kernel"), dir.path().join("x.qcow2")])
+            .unwrap_err();
+        assert!(matches!(err, RunError::UnsupportedArtifact { .. }), "{err}");
+        let err = resolve_kernel_boot(&[dir.path().join("a-kernel"), dir.path().join("b-kernel")])
+            .unwrap_err();
+        assert!(matches!(err, RunError::DuplicateArtifact { kind: "kernel", .. }), "{err}");
+    }
+
+    #[test]
+    fn command_line_matches_the_harness() {
+        // verify-tools.md §3: qemu-system-x86_64 -accel tcg -nographic -no-reboot -m 512
+        // -kernel K -initrd I -append "console=ttyS0 panic=-1".
+        let boot = KernelBoot {
+            kernel: PathBuf::from("k"),
+            initrd: Some(PathBuf::from("i")),
+            cmdline: None,
+        };
+        let mut options = QemuOptions::new(Vec::new());
+        options.memory_mib = 512;
+        let (program, args) = qemu_command(&options, &boot, "console=ttyS0 panic=-1");
+        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(program, PathBuf::from("qemu-system-x86_64"));
+        assert_eq!(
+            args.join(" "),
+            "-accel tcg -nographic -no-reboot -m 512 -smp 1 -kernel k -initrd i -append console=ttyS0 panic=-1"
+        );
+        options.arch = "arm64".parse().unwrap();
+        let (program, args) = qemu_command(&options, &boot, "");
+        assert_eq!(program, PathBuf::from("qemu-system-aarch64"));
+        assert_eq!(args[..4], ["-machine", "virt", "-cpu", "max"].map(OsString::from));
+        assert!("riscv".parse::<QemuArch>().is_err());
+    }
+
+    /// A stand-in for QEMU: a shell script printing `lines`, then sleeping `sleep` seconds.
+    fn fake_qemu(dir: &Path, body: &str) -> QemuOptions {
+        use std::os::unix::fs::PermissionsExt;
+        touch(dir, "t-kernel", "");
+        touch(dir, "t-cmdline", "console=ttyS0\n");
+        let script = touch(dir, "fake-qemu", &format!("#!/bin/sh\n{body}\n"));
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut options = QemuOptions::new(vec![dir.join("t")]);
+        options.qemu = Some(script);
+        options
+    }
+
+    #[test]
+    fn match_stops_qemu_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options =
+            fake_qemu(dir.path(), "echo booting\necho 'kit: hello from onboot'\nsleep 30");
+        options.expect = Some("kit: hello.*onboot".to_owned());
+        options.timeout = Some(Duration::from_secs(20));
+        let mut seen = Vec::new();
+        let outcome = run_qemu(&options, &mut |line| seen.push(line.to_owned())).unwrap();
+        let RunOutcome::Matched { line, elapsed } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(line, "kit: hello from onboot");
+        assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+        assert_eq!(seen, ["booting", "kit: hello from onboot"]);
+    }
+
+    #[test]
+    fn arguments_reach_qemu() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = fake_qemu(dir.path(), "echo \"$@\"");
+        options.cmdline_append = Some("quiet".to_owned());
+        let mut seen = Vec::new();
+        let outcome = run_qemu(&options, &mut |line| seen.push(line.to_owned())).unwrap();
+        assert!(matches!(outcome, RunOutcome::Exited { .. }));
+        assert!(seen[0].ends_with("-append console=ttyS0 quiet"), "{seen:?}");
+    }
+
+    #[test]
+    fn timeout_reports_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = fake_qemu(dir.path(), "echo still booting\nsleep 30");
+        options.expect = Some("never".to_owned());
+        options.timeout = Some(Duration::from_millis(500));
+        let err = run_qemu(&options, &mut |_| {}).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, RunError::Timeout { .. }), "{message}");
+        assert!(message.contains("still booting"), "{message}");
+    }
+
+    #[test]
+    fn exit_without_match_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = fake_qemu(dir.path(), "echo panic >&2\necho 'Kernel panic'");
+        options.expect = Some("^kit:".to_owned());
+        let err = run_qemu(&options, &mut |_| {}).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, RunError::NoMatch { .. }), "{message}");
+        assert!(message.contains("Kernel panic") && message.contains("qemu: panic"), "{message}");
+        // QEMU's own stderr never satisfies the pattern.
+        let mut options = fake_qemu(dir.path(), "echo 'kit: not console' >&2");
+        options.expect = Some("kit:".to_owned());
+        assert!(matches!(run_qemu(&options, &mut |_| {}), Err(RunError::NoMatch { .. })));
+    }
+
+    #[test]
+    fn failures_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = fake_qemu(dir.path(), "exit 3");
+        assert!(matches!(run_qemu(&options, &mut |_| {}), Err(RunError::Failed { .. })));
+        let mut options = fake_qemu(dir.path(), "true");
+        options.expect = Some("(".to_owned());
+        assert!(matches!(run_qemu(&options, &mut |_| {}), Err(RunError::Pattern { .. })));
+        options.expect = None;
+        options.qemu = Some(dir.path().join("no-such-qemu"));
+        assert!(matches!(run_qemu(&options, &mut |_| {}), Err(RunError::Spawn { .. })));
+    }
+}

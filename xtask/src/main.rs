@@ -1,6 +1,29 @@
-//! `cargo xtask`: kit's developer tasks (fixtures, boot tests, tidy, benchmarks).
+//! `cargo xtask`: kit's developer tasks.
+//!
+//! - `ci`: everything CI checks (see `ci`).
+//! - `fixtures [--out DIR]`: the OCI layout of test and example images (see `fixtures`).
+//! - `boot`: builds the example system and boots it under QEMU (see `boot`).
+
+mod boot;
+mod ci;
+mod fixtures;
+
+use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
-    let task = std::env::args().nth(1).unwrap_or_default();
-    anyhow::bail!("unknown task {task:?}")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow::anyhow!("xtask has no parent directory"))?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => ("", &[][..]),
+    };
+    match task {
+        "ci" => ci::run(&root),
+        "fixtures" => fixtures::main(rest),
+        "boot" => boot::main(rest),
+        _ => anyhow::bail!("unknown task {task:?}; tasks: ci, fixtures [--out DIR], boot"),
+    }
 }
