@@ -18,3 +18,4 @@ pub mod output;
 pub mod reference;
 pub mod run;
 pub mod tree;
+pub mod verify;

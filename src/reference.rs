@@ -675,4 +675,14 @@ mod tests {
             assert_eq!(r, again, "{input}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics_and_display_reparses(text in "[a-zA-Z0-9_.:@/\\[\\]é -]{0,40}") {
+            if let Ok(reference) = text.parse::<Reference>() {
+                let again: Reference = reference.to_string().parse().unwrap();
+                proptest::prop_assert_eq!(again, reference);
+            }
+        }
+    }
 }

@@ -333,3 +333,61 @@ fn concurrent_pulls_share_a_cache() {
     let report = cache.prune().unwrap();
     assert!(report.blobs.is_empty() && report.temp_files == 0, "nothing stray: {report:?}");
 }
+
+#[test]
+fn docker_hub_mirror_like_linuxkit() {
+    let Some(registry) = TestRegistry::start(Mode::Http) else { return };
+    // `--mirror docker.io=http://ADDR/hub`: docker.io/kit/simple is fetched as ADDR/hub/kit/simple.
+    let digest = push_simple(&registry, "hub/kit/simple", "1", b"mirrored");
+    let mut endpoints = kit::fetch::EndpointConfig::default();
+    endpoints.add_mirror(&format!("docker.io=http://{}/hub", registry.addr)).unwrap();
+    let options = ClientOptions { endpoints, retry: fast_retry(2), ..ClientOptions::default() };
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(cache_dir.path()).unwrap();
+    let image = reference("kit/simple:1");
+    let pulled =
+        client_with(options, Arc::new(Anonymous)).pull(&cache, &image, &[amd64()]).unwrap();
+    assert_eq!(pulled.root.digest.to_string(), digest);
+    assert_eq!(pulled.name, "docker.io/kit/simple:1", "cached under the original name");
+}
+
+#[test]
+fn json_progress_reports_each_blob() {
+    let Some(registry) = TestRegistry::start(Mode::Http) else { return };
+    push_simple(&registry, "kit/simple", "1", &noise(100_000, 4));
+    let buffer = SharedBuf::default();
+    let sink = Arc::new(kit::fetch::JsonProgress::new(buffer.clone()));
+    let options = ClientOptions { retry: fast_retry(2), ..ClientOptions::default() };
+    let client = Registry::new(options, Arc::new(Anonymous), sink.clone()).unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(cache_dir.path()).unwrap();
+    let image = reference(&format!("{}/kit/simple:1", registry.addr));
+    let pulled = client.pull(&cache, &image, &[amd64()]).unwrap();
+    client.pull(&cache, &image, &[amd64()]).unwrap();
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for layer in pulled.platforms[0].layers() {
+        let states: Vec<&str> = events
+            .iter()
+            .filter(|e| e["blob"] == layer.digest.to_string())
+            .map(|e| e["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states.first(), Some(&"started"), "{states:?}");
+        assert!(states.contains(&"done") && states.last() == Some(&"cached"), "{states:?}");
+    }
+    assert!(events.iter().all(|e| e["image"] == image.to_string()));
+}
+
+#[derive(Default, Clone)]
+struct SharedBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -16,6 +16,9 @@
     clippy::print_stderr
 )]
 
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 #[cfg(test)]
 mod arb;
 mod copy;

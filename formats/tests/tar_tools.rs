@@ -6,11 +6,12 @@
 mod common;
 
 use std::process::Command;
+use std::sync::Arc;
 
 use common::{assert_dir_matches, run, squeeze, tool};
 use formats::tar::{TarOptions, read, to_vec};
 use formats::testutil::tree_from_fixture;
-use formats::tree::NoBlobs;
+use formats::tree::{Content, Meta, NoBlobs, Node, NodeKind, Origin};
 
 /// Every kind of entry, long names, large ids, xattrs (one value with a newline) and origins.
 const EVERYTHING: &str = r#"
@@ -158,4 +159,121 @@ data
     assert_dir_matches(dir.path(), &expected);
     // Our reader gives the same tree; link entries keep their own metadata there.
     assert_eq!(formats::dump::dump(&read(&bytes[..]).unwrap()), formats::dump::dump(&expected));
+}
+
+/// Builds a tree from LinuxKit's own entry listing (last entry of a path wins, as when
+/// extracting), writes it with origins, and checks that Python's `tarfile` sees every unique path
+/// exactly as LinuxKit wrote it: type, mode, mtime, link target and the two LINUXKIT records.
+#[test]
+fn linuxkit_entries_encode_like_linuxkit() {
+    if !tool("python3") {
+        return;
+    }
+    let listing = include_str!("../../testdata/formats/tar/linuxkit-entries-with-pax.txt");
+    let mut builder = formats::extract::TreeBuilder::new();
+    let mut expected = std::collections::BTreeMap::new();
+    for line in listing.lines() {
+        let (entry, origin) = line.split_once("  [").unwrap();
+        let (location, source) = origin.trim_end_matches(']').split_once(" | ").unwrap();
+        let fields: Vec<&str> = entry.split_whitespace().collect();
+        let path = fields[3];
+        if path == "sbom.spdx.json" {
+            continue;
+        }
+        expected.insert(path.to_owned(), squeeze(line).trim_end().to_owned());
+        let kind = match (fields[0], fields.get(5)) {
+            ("dir", None) => NodeKind::Dir(Default::default()),
+            ("file", None) => NodeKind::File(Content::Inline(Arc::from(&b""[..]))),
+            ("symlink", Some(target)) => NodeKind::Symlink(target.as_bytes().to_vec()),
+            ("hardlink", Some(target)) => NodeKind::HardLink(target.as_bytes().to_vec()),
+            other => panic!("unexpected entry {other:?} in {line}"),
+        };
+        let mode = u32::from_str_radix(fields[1].trim_start_matches("0o"), 8).unwrap();
+        let meta = Meta::new(mode, fields[2].parse().unwrap());
+        let origin = Origin { source: source.to_owned(), location: location.to_owned() };
+        builder
+            .insert(path.as_bytes(), Node { kind, meta, origin: Some(Arc::new(origin)) })
+            .unwrap();
+    }
+    // 160 entries, some paths repeated (LinuxKit writes some directories more than once).
+    assert_eq!(expected.len(), 144);
+    let tree = builder.finish();
+    let bytes = to_vec(&tree, &NoBlobs, &TarOptions { pax_origin: true }).unwrap();
+    let script = r#"
+import sys, tarfile
+kinds = {tarfile.DIRTYPE: "dir", tarfile.REGTYPE: "file", tarfile.SYMTYPE: "symlink",
+         tarfile.LNKTYPE: "hardlink"}
+with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as archive:
+    for m in archive:
+        target = " -> " + m.linkname if m.linkname else ""
+        print(f"{kinds[m.type]} {oct(m.mode)} {m.mtime} {m.name}{target} "
+              f"[{m.pax_headers['LINUXKIT.location']} | {m.pax_headers['LINUXKIT.source']}]")
+"#;
+    let ours = run(Command::new("python3").args(["-c", script]), &bytes);
+    let ours: std::collections::BTreeMap<String, String> = ours
+        .lines()
+        .map(|line| {
+            (
+                line.split_whitespace().nth(3).unwrap().to_owned(),
+                squeeze(line).trim_end().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(ours, expected);
+}
+
+/// Archives made by GNU tar, in its GNU (long names as `././@LongLink`) and PAX formats, read
+/// back with the names, kinds, contents and links they hold.
+#[test]
+fn reader_reads_gnu_tar_archives() {
+    if !tool("tar") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let long_dir = "d".repeat(90);
+    std::fs::create_dir_all(dir.path().join(&long_dir)).unwrap();
+    std::fs::write(dir.path().join(&long_dir).join("a-file-name-past-100-bytes"), b"data\n")
+        .unwrap();
+    std::fs::hard_link(
+        dir.path().join(&long_dir).join("a-file-name-past-100-bytes"),
+        dir.path().join("z-link"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        format!("{long_dir}/a-file-name-past-100-bytes"),
+        dir.path().join("s"),
+    )
+    .unwrap();
+    for format in ["gnu", "pax"] {
+        let output = Command::new("tar")
+            .args(["-c", "-f", "-", "--sort=name", &format!("--format={format}"), "-C"])
+            .arg(dir.path())
+            .arg(".")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let tree = read(&output.stdout[..]).unwrap();
+        let listing: Vec<String> = formats::dump::dump(&tree)
+            .lines()
+            .skip(1)
+            .map(|l| {
+                // kind, size, hash, path and what follows; modes, owners and times are the host's.
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                let mut kept = vec![fields[0], fields[4], fields[5]];
+                kept.extend(&fields[6..]);
+                kept.join(" ")
+            })
+            .collect();
+        let file = format!("/{long_dir}/a-file-name-past-100-bytes");
+        assert_eq!(
+            listing,
+            [
+                format!("dir - - /{long_dir}"),
+                format!("file 5 6667b2d1aab6a00c {file}"),
+                format!("symlink - - /s -> {}", &file[1..]),
+                format!("hardlink - - /z-link => {file}"),
+            ],
+            "format {format}"
+        );
+    }
 }

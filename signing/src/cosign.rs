@@ -27,9 +27,13 @@
 //! 6. `critical.identity.docker-reference` as the rule says ([`DockerReferenceRule`]; cosign
 //!    ignores it, which is the default).
 //!
-//! Not handled here yet: the certificate, chain, Rekor bundle and RFC 3161 annotations (keyless
-//! and transparency-log checks); they are bounded in size and otherwise ignored by keyed
-//! verification, as `cosign verify --key --insecure-ignore-tlog` does.
+//! 7. when the signer's policy has `tlog:`, the `dev.sigstore.cosign/bundle` annotation must
+//!    hold a Rekor entry for this payload, signature and key, signed by a log of the pinned
+//!    trusted root ([`crate::rekor`]); without `tlog:` it is ignored, as
+//!    `cosign verify --key --insecure-ignore-tlog` does.
+//!
+//! Not handled here yet: the certificate, chain and RFC 3161 annotations (keyless); they are
+//! bounded in size and otherwise ignored.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +44,8 @@ use sha2::{Digest, Sha256};
 use crate::json::{self, Value};
 use crate::keys::{KeyId, PublicKey, RsaScheme};
 use crate::policy::{DockerReferenceRule, normalize_repository};
+use crate::rekor::{self, RekorError, VerifiedEntry};
+use crate::trusted_root::TrustedRoot;
 
 /// Media type of a simple-signing payload layer.
 pub const SIMPLESIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -203,6 +209,12 @@ pub enum CosignError {
         /// The digest in the payload.
         found: String,
     },
+    /// The policy requires a transparency-log entry and the layer has none.
+    #[error("layer has no `{BUNDLE_ANNOTATION}` annotation, but the policy requires a Rekor entry")]
+    MissingTlogEntry,
+    /// The Rekor entry does not verify.
+    #[error("{0}")]
+    Tlog(RekorError),
     /// `critical.identity.docker-reference` does not satisfy the rule.
     #[error("payload docker-reference is `{found}`, the rule expects `{expected}`")]
     DockerReferenceMismatch {
@@ -378,14 +390,25 @@ pub fn signature_bytes(layer: &SignatureLayer) -> Result<Vec<u8>, CosignError> {
     Ok(sig)
 }
 
+/// A layer that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedLayer {
+    /// The payload's claims.
+    pub claims: SimpleSigning,
+    /// The verified Rekor entry, when the policy required one.
+    pub tlog_entry: Option<VerifiedEntry>,
+}
+
 /// Verifies one signature layer with one key against the expectations: structure, signature,
-/// then payload claims (see the module documentation for the order).
+/// payload claims, then (when `tlog` is given) the Rekor bundle annotation against that
+/// trusted root (see the module documentation for the order).
 pub fn verify_layer(
     layer: &SignatureLayer,
     key: &PublicKey,
     rsa_scheme: RsaScheme,
+    tlog: Option<&TrustedRoot>,
     expected: &Expected<'_>,
-) -> Result<SimpleSigning, CosignError> {
+) -> Result<VerifiedLayer, CosignError> {
     check_digest(expected.digest)?;
     check_layer_structure(layer)?;
     let sig = signature_bytes(layer)?;
@@ -394,7 +417,19 @@ pub fn verify_layer(
     }
     let claims = parse_payload(&layer.payload)?;
     check_claims(&claims, expected)?;
-    Ok(claims)
+    let tlog_entry = match tlog {
+        None => None,
+        Some(root) => {
+            let Some(annotation) = layer.descriptor.annotations.get(BUNDLE_ANNOTATION) else {
+                return Err(CosignError::MissingTlogEntry);
+            };
+            let entry =
+                rekor::verify_bundle_annotation(annotation, &layer.payload, &sig, key, root)
+                    .map_err(CosignError::Tlog)?;
+            Some(entry)
+        }
+    };
+    Ok(VerifiedLayer { claims, tlog_entry })
 }
 
 /// Checks a payload's claims against the expectations.

@@ -18,6 +18,10 @@
 //!     cosign-key:
 //!       path: keys/release.pub      # or `pem: |` with the PEM inline
 //!       # rsa-scheme: pss           # RSA keys only; default pkcs1v15 (what cosign accepts)
+//!       # tlog: {trusted-root: sigstore/trusted_root.json}
+//!       #   require a Rekor entry (cosign's bundle annotation) signed by a log of that root
+//!       #   (what `cosign verify --key` requires unless --insecure-ignore-tlog)
+
 //!   ci:
 //!     keyless:
 //!       issuer: https://token.actions.githubusercontent.com
@@ -65,6 +69,7 @@ use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
 use crate::keys::{KeyError, KeyId, PublicKey, RsaScheme};
+use crate::trusted_root::TrustedRoot;
 pub use pattern::{Pattern, PatternError};
 
 /// A place in a policy file.
@@ -360,6 +365,9 @@ pub enum SignerSpec {
         key: KeySource,
         /// RSA padding (ignored for other keys).
         rsa_scheme: RsaScheme,
+        /// Path of a trusted root whose transparency logs must have logged the signature
+        /// (`tlog: {trusted-root: …}`), or `None` for key-only verification.
+        tlog_trusted_root: Option<String>,
     },
     /// A keyless (Fulcio certificate) identity.
     Keyless {
@@ -427,6 +435,8 @@ pub enum Signer {
         key: PublicKey,
         /// RSA padding.
         rsa_scheme: RsaScheme,
+        /// The trusted root whose logs must have logged the signature, if required.
+        tlog: Option<TrustedRoot>,
     },
     /// A keyless identity with its trusted root's bytes.
     Keyless {
@@ -566,6 +576,13 @@ struct RawCosignKey {
     path: Option<String>,
     pem: Option<String>,
     rsa_scheme: Option<RawRsaScheme>,
+    tlog: Option<RawTlog>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTlog {
+    trusted_root: String,
 }
 
 #[derive(Deserialize)]
@@ -778,10 +795,14 @@ impl PolicyFile {
         let mut files = BTreeSet::new();
         for (_, spec) in self.signers.values() {
             match spec {
-                SignerSpec::CosignKey { key: KeySource::Path(p), .. } => {
-                    files.insert(p.clone());
+                SignerSpec::CosignKey { key, tlog_trusted_root, .. } => {
+                    if let KeySource::Path(p) = key {
+                        files.insert(p.clone());
+                    }
+                    if let Some(p) = tlog_trusted_root {
+                        files.insert(p.clone());
+                    }
                 }
-                SignerSpec::CosignKey { key: KeySource::Pem(_), .. } => {}
                 SignerSpec::Keyless { trusted_root, .. } => {
                     files.insert(trusted_root.clone());
                 }
@@ -807,7 +828,7 @@ impl PolicyFile {
             };
             let signer =
                 match spec {
-                    SignerSpec::CosignKey { key, rsa_scheme } => {
+                    SignerSpec::CosignKey { key, rsa_scheme, tlog_trusted_root } => {
                         let (bytes, origin) = match key {
                             KeySource::Path(p) => (file(p)?.as_slice(), p.clone()),
                             KeySource::Pem(pem) => (pem.as_bytes(), "inline PEM".to_owned()),
@@ -823,16 +844,28 @@ impl PolicyFile {
                                 key: key.id().clone(),
                             });
                         }
-                        Signer::CosignKey { key, rsa_scheme: *rsa_scheme }
+                        let tlog = match tlog_trusted_root {
+                            None => None,
+                            Some(path) => Some(TrustedRoot::parse(file(path)?).map_err(|err| {
+                                PolicyError::TrustFile {
+                                    at: at.clone(),
+                                    name: name.clone(),
+                                    what: "trusted root",
+                                    path: path.clone(),
+                                    reason: err.to_string(),
+                                }
+                            })?),
+                        };
+                        Signer::CosignKey { key, rsa_scheme: *rsa_scheme, tlog }
                     }
                     SignerSpec::Keyless { issuer, subject, trusted_root } => {
                         let bytes = file(trusted_root)?;
-                        check_trusted_root(bytes).map_err(|reason| PolicyError::TrustFile {
+                        TrustedRoot::parse(bytes).map_err(|err| PolicyError::TrustFile {
                             at: at.clone(),
                             name: name.clone(),
                             what: "trusted root",
                             path: trusted_root.clone(),
-                            reason,
+                            reason: err.to_string(),
                         })?;
                         Signer::Keyless {
                             issuer: issuer.clone(),
@@ -916,7 +949,18 @@ fn parse_signer(
             None | Some(RawRsaScheme::Pkcs1v15) => RsaScheme::Pkcs1v15Sha256,
             Some(RawRsaScheme::Pss) => RsaScheme::PssSha256,
         };
-        return Ok(SignerSpec::CosignKey { key, rsa_scheme });
+        let tlog_trusted_root = match k.value.tlog {
+            None => None,
+            Some(t) if t.trusted_root.is_empty() => {
+                return Err(PolicyError::Empty {
+                    at: key_at,
+                    name: name.to_owned(),
+                    field: "tlog.trusted-root",
+                });
+            }
+            Some(t) => Some(t.trusted_root),
+        };
+        return Ok(SignerSpec::CosignKey { key, rsa_scheme, tlog_trusted_root });
     }
     if let Some(k) = raw.keyless {
         let k_at = at(&k.referenced);
@@ -981,18 +1025,6 @@ fn parse_signer(
     }
     // `found == 1` above guarantees one of the three branches returned.
     Err(PolicyError::SignerKind { at: signer_at.clone(), name: name.to_owned(), found: 0 })
-}
-
-fn check_trusted_root(bytes: &[u8]) -> Result<(), String> {
-    let value = crate::json::parse(bytes).map_err(|e| format!("not strict JSON: {e}"))?;
-    let media_type = value.member("mediaType").and_then(crate::json::Value::as_str);
-    match media_type {
-        Some(mt) if mt.starts_with("application/vnd.dev.sigstore.trustedroot") => Ok(()),
-        Some(mt) => Err(format!(
-            "mediaType is `{mt}`, expected application/vnd.dev.sigstore.trustedroot+json;version=0.1"
-        )),
-        None => Err("no mediaType: expected a Sigstore trusted_root.json".to_owned()),
-    }
 }
 
 /// How a policy rule was chosen for an image.

@@ -61,10 +61,20 @@ pub fn have_openssl() -> bool {
             .unwrap_or(false)
     });
     if !have {
-        assert!(std::env::var_os("CI").is_none(), "openssl is required when CI is set");
+        assert!(!ci_is_set(), "openssl is required when CI is set");
         eprintln!("skipping: openssl not found");
     }
     have
+}
+
+/// Whether the `CI` environment variable is set and non-empty, asked of the shell (tidy bans
+/// environment access in `signing/src`). Without a shell, assume CI: fail rather than skip.
+fn ci_is_set() -> bool {
+    Command::new("sh")
+        .args(["-c", r#"[ -n "${CI:-}" ]"#])
+        .status()
+        .map(|status| status.success())
+        .unwrap_or(true)
 }
 
 fn run(args: &[&str], stdin: &[u8]) -> Vec<u8> {
@@ -98,12 +108,20 @@ fn generate(kind: Kind) -> TestKey {
     TestKey { kind, private_pem, public_pem }
 }
 
+static KEYS: OnceLock<Mutex<BTreeMap<(Kind, usize), TestKey>>> = OnceLock::new();
+
 /// The `idx`-th test key of a kind, generated once per test process.
 pub fn key(kind: Kind, idx: usize) -> TestKey {
-    static KEYS: OnceLock<Mutex<BTreeMap<(Kind, usize), TestKey>>> = OnceLock::new();
     let keys = KEYS.get_or_init(|| Mutex::new(BTreeMap::new()));
     let mut keys = keys.lock().unwrap_or_else(|e| e.into_inner());
     keys.entry((kind, idx)).or_insert_with(|| generate(kind)).clone()
+}
+
+/// Every key generated so far, with its kind and index.
+pub fn generated_keys() -> Vec<((Kind, usize), TestKey)> {
+    let keys = KEYS.get_or_init(|| Mutex::new(BTreeMap::new()));
+    let keys = keys.lock().unwrap_or_else(|e| e.into_inner());
+    keys.iter().map(|(k, v)| (*k, v.clone())).collect()
 }
 
 /// RSA padding for [`TestKey::sign_with`].
@@ -122,34 +140,39 @@ impl TestKey {
     }
 
     /// Signs `message`; `padding` matters for RSA keys only.
+    ///
+    /// The private key reaches openssl through bash process substitution and the message through
+    /// stdin, so this crate's code touches no file (tidy bans filesystem use in `signing/src`).
     pub fn sign_with(&self, message: &[u8], padding: Padding) -> Vec<u8> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key_path = dir.path().join("key.pem");
-        let msg_path = dir.path().join("msg");
-        std::fs::write(&key_path, &self.private_pem).expect("write key");
-        std::fs::write(&msg_path, message).expect("write message");
-        let key = key_path.to_str().expect("utf-8 path");
-        let msg = msg_path.to_str().expect("utf-8 path");
-        match (self.kind, padding) {
-            (Kind::Ed25519, _) => {
-                run(&["pkeyutl", "-sign", "-rawin", "-inkey", key, "-in", msg], b"")
-            }
-            (Kind::Rsa2048 | Kind::Rsa1024, Padding::Pss) => run(
-                &[
-                    "dgst",
-                    "-sha256",
-                    "-sign",
-                    key,
-                    "-sigopt",
-                    "rsa_padding_mode:pss",
-                    "-sigopt",
-                    "rsa_pss_saltlen:digest",
-                    msg,
-                ],
-                b"",
+        let key = r#"<(printf '%s' "$KIT_TEST_KEY")"#;
+        let script = match (self.kind, padding) {
+            // One-shot Ed25519 needs a sized input, so bash stores stdin in a scratch file.
+            (Kind::Ed25519, _) => format!(
+                r#"t=$(mktemp) && trap 'rm -f "$t"' EXIT && cat > "$t" && openssl pkeyutl -sign -rawin -inkey {key} -in "$t""#
             ),
-            _ => run(&["dgst", "-sha256", "-sign", key, msg], b""),
-        }
+            (Kind::Rsa2048 | Kind::Rsa1024, Padding::Pss) => format!(
+                "openssl dgst -sha256 -sign {key} -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:digest"
+            ),
+            _ => format!("openssl dgst -sha256 -sign {key}"),
+        };
+        let pem = String::from_utf8(self.private_pem.clone()).expect("PEM is ASCII");
+        let mut child = Command::new("bash")
+            .args(["-c", &script])
+            .env("KIT_TEST_KEY", pem)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("bash starts");
+        child.stdin.take().expect("stdin").write_all(message).expect("write stdin");
+        let out = child.wait_with_output().expect("openssl runs");
+        assert!(out.status.success(), "{script} failed: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    /// The public key as DER SubjectPublicKeyInfo, converted by openssl.
+    pub fn public_der(&self) -> Vec<u8> {
+        run(&["pkey", "-pubin", "-outform", "DER"], &self.public_pem)
     }
 
     /// The public key PEM as text.

@@ -18,6 +18,7 @@ use std::fmt;
 use crate::cosign::{self, CosignError, Expected, MAX_LAYERS, SignatureLayer};
 use crate::keys::KeyId;
 use crate::policy::{Policy, Requirement, Signer, SourceLoc};
+use crate::rekor::VerifiedEntry;
 
 /// The verification time, in seconds since the Unix epoch (UTC). The caller supplies it; this
 /// crate has no clock. Keyed cosign verification does not depend on it.
@@ -49,6 +50,8 @@ pub struct SignerId {
     pub key_id: Option<KeyId>,
     /// The digest of the signature payload that verified (the layer's blob digest).
     pub signature: String,
+    /// The Rekor entry that logged the signature, when the policy required one.
+    pub tlog_entry: Option<VerifiedEntry>,
 }
 
 impl fmt::Display for SignerId {
@@ -292,6 +295,8 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
     // For each signer: the layers that verify, or why none does.
     let mut verified: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut failures: BTreeMap<usize, SignerProblem> = BTreeMap::new();
+    // Rekor entries verified per (signer, layer), for the verdict.
+    let mut tlog_entries: BTreeMap<(usize, usize), VerifiedEntry> = BTreeMap::new();
     for (signer_idx, name) in signer_names.iter().enumerate() {
         let Some(signer) = policy.signer(name) else {
             // The parser checks every name against the signer table; refusing is the safe
@@ -300,12 +305,17 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
             continue;
         };
         match signer {
-            Signer::CosignKey { key, rsa_scheme } => {
+            Signer::CosignKey { key, rsa_scheme, tlog } => {
                 let mut ok_layers = Vec::new();
                 let mut errors = Vec::new();
                 for (layer_idx, layer) in input.cosign_layers.iter().enumerate() {
-                    match cosign::verify_layer(layer, key, *rsa_scheme, &expected) {
-                        Ok(_) => ok_layers.push(layer_idx),
+                    match cosign::verify_layer(layer, key, *rsa_scheme, tlog.as_ref(), &expected) {
+                        Ok(v) => {
+                            ok_layers.push(layer_idx);
+                            if let Some(entry) = v.tlog_entry {
+                                tlog_entries.insert((signer_idx, layer_idx), entry);
+                            }
+                        }
                         Err(err) => errors.push(err),
                     }
                 }
@@ -341,7 +351,14 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
                     .get(*layer_idx)
                     .map(|l| l.descriptor.digest.clone())
                     .unwrap_or_default();
-                satisfied_by.push(SignerId { name: name.clone(), description, key_id, signature });
+                let tlog_entry = tlog_entries.get(&(*signer_idx, *layer_idx)).cloned();
+                satisfied_by.push(SignerId {
+                    name: name.clone(),
+                    description,
+                    key_id,
+                    signature,
+                    tlog_entry,
+                });
             }
             None => {
                 debug_assert!(!layers.is_empty());

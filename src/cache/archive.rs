@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
-use super::{Cache, CacheError, ref_name};
+use super::{Cache, CacheError, FinishedBlob, ref_name};
 use crate::digest::{Digest, Verifier};
 use crate::oci::spec::{ImageIndex, parse_json};
 use crate::oci::{ANNOTATION_CONTAINERD_NAME, Descriptor, OciLayout};
@@ -39,11 +39,31 @@ const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 pub(super) fn import(cache: &Cache, path: &Path) -> Result<ImportReport, CacheError> {
     let _guard = cache.write_guard()?;
     let mut report = ImportReport::default();
+    let mut finished = Vec::new();
     let index = if path.is_dir() {
-        import_dir(cache, path, &mut report)?
+        import_dir(cache, path, &mut finished)?
     } else {
-        import_tar(cache, path, &mut report)?
+        import_tar(cache, path, &mut finished)?
     };
+    // Every blob arrived intact: only now does anything become visible in the cache.
+    let present = |digest: &Digest| {
+        cache.has_blob(digest) || finished.iter().any(|b: &FinishedBlob| b.digest() == digest)
+    };
+    for entry in &index.manifests {
+        if !present(&entry.digest) {
+            return Err(CacheError::Import {
+                path: path.to_owned(),
+                problem: format!(
+                    "index.json lists {}, but the archive lacks that blob",
+                    entry.digest
+                ),
+            });
+        }
+    }
+    report.blobs_added = finished.len();
+    for blob in finished {
+        cache.commit_blob(blob)?;
+    }
     for entry in &index.manifests {
         let name = entry
             .annotations
@@ -74,7 +94,7 @@ pub(super) fn import(cache: &Cache, path: &Path) -> Result<ImportReport, CacheEr
 fn import_dir(
     cache: &Cache,
     path: &Path,
-    report: &mut ImportReport,
+    finished: &mut Vec<FinishedBlob>,
 ) -> Result<ImageIndex, CacheError> {
     let source = OciLayout::open(path)?;
     let index = source.index()?;
@@ -89,8 +109,7 @@ fn import_dir(
         }
         let reader = source.read_blob(&digest, None)?;
         let what = format!("{}: blob {digest}", path.display());
-        store_verified(cache, &digest, reader, &what)?;
-        report.blobs_added += 1;
+        finished.push(store_verified(cache, &digest, reader, &what)?);
     }
     Ok(index)
 }
@@ -98,7 +117,7 @@ fn import_dir(
 fn import_tar(
     cache: &Cache,
     path: &Path,
-    report: &mut ImportReport,
+    finished: &mut Vec<FinishedBlob>,
 ) -> Result<ImageIndex, CacheError> {
     let io_err = |source| CacheError::Io { path: path.to_owned(), source };
     let mut file = BufReader::new(File::open(path).map_err(io_err)?);
@@ -140,12 +159,11 @@ fn import_tar(
                 .replacen('/', ":", 1)
                 .parse()
                 .map_err(|e| bad(format!("entry {name}: expected blobs/<algorithm>/<hex>: {e}")))?;
-            if cache.has_blob(&digest) {
+            if cache.has_blob(&digest) || finished.iter().any(|b| b.digest() == &digest) {
                 continue;
             }
             let what = format!("{}: entry {name}", path.display());
-            store_verified(cache, &digest, entry, &what)?;
-            report.blobs_added += 1;
+            finished.push(store_verified(cache, &digest, entry, &what)?);
         }
     }
     let Some(index_bytes) = index_bytes else {
@@ -172,7 +190,7 @@ fn store_verified(
     digest: &Digest,
     reader: impl Read,
     what: &str,
-) -> Result<(), CacheError> {
+) -> Result<FinishedBlob, CacheError> {
     let mut temp = cache.temp_blob()?;
     let mut verifier = Verifier::new(reader, digest, None);
     let temp_path = temp.path().to_owned();
@@ -182,7 +200,7 @@ fn store_verified(
         }
         _ => CacheError::Io { path: temp_path, source },
     })?;
-    cache.commit_blob(temp, digest)
+    temp.finish(digest)
 }
 
 pub(super) fn export(cache: &Cache, names: &[&str], out: &mut dyn Write) -> Result<(), CacheError> {

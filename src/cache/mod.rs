@@ -153,6 +153,28 @@ impl TempBlob {
     pub fn path(&self) -> &Path {
         self.file.path()
     }
+
+    /// Syncs and closes the file, which the caller has verified to hold `digest`; the result
+    /// is still deleted on drop unless committed with [`Cache::commit_blob`].
+    pub fn finish(self, digest: &Digest) -> Result<FinishedBlob, CacheError> {
+        let path = self.file.path().to_owned();
+        self.file.as_file().sync_all().map_err(|source| CacheError::Io { path, source })?;
+        Ok(FinishedBlob { path: self.file.into_temp_path(), digest: digest.clone() })
+    }
+}
+
+/// A closed, verified temporary blob waiting to be committed (deleted on drop otherwise).
+#[derive(Debug)]
+pub struct FinishedBlob {
+    path: tempfile::TempPath,
+    digest: Digest,
+}
+
+impl FinishedBlob {
+    /// The digest it was verified as.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
 }
 
 const INDEX_LOCK: &str = ".lock";
@@ -206,20 +228,14 @@ impl Cache {
         Ok(TempBlob { file })
     }
 
-    /// Makes a verified temporary file the blob `digest`. The caller must have checked the
-    /// content against `digest` while writing it; this only syncs and renames.
-    pub fn commit_blob(&self, temp: TempBlob, digest: &Digest) -> Result<(), CacheError> {
-        let path = self.layout.blob_path(digest);
+    /// Makes a finished temporary file the blob it was verified as.
+    pub fn commit_blob(&self, blob: FinishedBlob) -> Result<(), CacheError> {
+        let path = self.layout.blob_path(&blob.digest);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)
                 .map_err(|source| CacheError::Io { path: dir.to_owned(), source })?;
         }
-        let temp_path = temp.path().to_owned();
-        temp.file
-            .as_file()
-            .sync_all()
-            .map_err(|source| CacheError::Io { path: temp_path.clone(), source })?;
-        temp.file
+        blob.path
             .persist(&path)
             .map_err(|e| CacheError::Io { path: path.clone(), source: e.error })?;
         Ok(())
@@ -242,7 +258,7 @@ impl Cache {
         temp.file_mut()
             .write_all(bytes)
             .map_err(|source| CacheError::Io { path: temp_path, source })?;
-        self.commit_blob(temp, digest)
+        self.commit_blob(temp.finish(digest)?)
     }
 
     /// Names `descriptor` as `name` in `index.json`, replacing an entry of that name.
@@ -461,6 +477,16 @@ impl Cache {
     }
 }
 
+/// The default cache directory, `$XDG_CACHE_HOME/kit`, else `$HOME/.cache/kit`, from the
+/// environment values the CLI passes through `env` (the library reads no environment itself).
+pub fn default_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let non_empty = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match non_empty("XDG_CACHE_HOME") {
+        Some(cache_home) => Some(cache_home.join("kit")),
+        None => non_empty("HOME").map(|home| home.join(".cache/kit")),
+    }
+}
+
 /// The `org.opencontainers.image.ref.name` of an index entry.
 pub fn ref_name(descriptor: &Descriptor) -> Option<&str> {
     descriptor.annotations.get(ANNOTATION_REF_NAME).map(String::as_str)
@@ -501,4 +527,21 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, CacheError> {
     }
     paths.sort();
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_dir_follows_xdg() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        let both = env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]);
+        assert_eq!(default_dir(&both), Some(PathBuf::from("/x/kit")));
+        let home = env(&[("XDG_CACHE_HOME", ""), ("HOME", "/h")]);
+        assert_eq!(default_dir(&home), Some(PathBuf::from("/h/.cache/kit")));
+        assert_eq!(default_dir(&env(&[])), None);
+    }
 }

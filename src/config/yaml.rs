@@ -163,10 +163,14 @@ impl Builder {
     /// Feeds one event; returns the root node when the document's top node completes.
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<Option<Node>, YamlError> {
         let (line, column) = position(&span);
+        // Tag errors point at the tag, which may precede the node.
+        let (tag_line, tag_column) =
+            span.tag_start.map_or((line, column), |m| (m.line().max(1), m.col() + 1));
         let fail = |message: String| YamlError { line, column, message };
+        let tag_fail = |message: String| YamlError { line: tag_line, column: tag_column, message };
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                let value = resolve(&text, style, tag.as_deref()).map_err(fail)?;
+                let value = resolve(&text, style, tag.as_deref()).map_err(tag_fail)?;
                 let node = Node {
                     kind: Kind::Scalar(Scalar { text: text.into_owned(), value }),
                     line,
@@ -175,12 +179,12 @@ impl Builder {
                 self.complete(node, anchor)
             }
             Event::SequenceStart(_, anchor, tag) => {
-                check_collection_tag(tag.as_deref(), "seq").map_err(fail)?;
+                check_collection_tag(tag.as_deref(), "seq").map_err(tag_fail)?;
                 self.stack.push(Frame::Seq { items: Vec::new(), line, column, anchor });
                 Ok(None)
             }
             Event::MappingStart(_, anchor, tag) => {
-                check_collection_tag(tag.as_deref(), "map").map_err(fail)?;
+                check_collection_tag(tag.as_deref(), "map").map_err(tag_fail)?;
                 self.stack.push(Frame::Map {
                     entries: Vec::new(),
                     key: None,
@@ -627,7 +631,7 @@ mod tests {
             "a: !foo x\n",
             expect![[r#"
 
-                error 1:9: unsupported YAML tag !foo on a scalar"#]],
+                error 1:4: unsupported YAML tag !foo on a scalar"#]],
         );
     }
 

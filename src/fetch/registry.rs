@@ -22,7 +22,7 @@ use super::client::{Client, ClientOptions, Target};
 use super::credentials::CredentialProvider;
 use super::error::FetchError;
 use super::progress::{FetchEvent, FetchState, ProgressSink};
-use crate::cache::{Cache, TempBlob};
+use crate::cache::{Cache, FinishedBlob};
 use crate::digest::Digest;
 use crate::oci::spec::{Manifest, parse_manifest};
 use crate::oci::{Descriptor, Platform, ResolvedImage, media_type, resolve_from_root};
@@ -152,9 +152,9 @@ impl Registry {
         let _guard = cache.write_guard()?;
         let layers: Vec<Descriptor> =
             resolved.iter().flat_map(|r| r.layers().iter().cloned()).collect();
-        let temps = self.download(cache, reference, &layers)?;
-        for (digest, temp) in temps {
-            cache.commit_blob(temp, &digest)?;
+        let finished = self.download(cache, reference, &layers)?;
+        for blob in finished {
+            cache.commit_blob(blob)?;
         }
         for (digest, bytes) in &documents {
             cache.put_blob(digest, bytes)?;
@@ -171,9 +171,9 @@ impl Registry {
         blobs: &[Descriptor],
     ) -> Result<(), FetchError> {
         let _guard = cache.write_guard()?;
-        let temps = self.download(cache, reference, blobs)?;
-        for (digest, temp) in temps {
-            cache.commit_blob(temp, &digest)?;
+        let finished = self.download(cache, reference, blobs)?;
+        for blob in finished {
+            cache.commit_blob(blob)?;
         }
         Ok(())
     }
@@ -216,7 +216,7 @@ impl Registry {
         cache: &Cache,
         reference: &Reference,
         blobs: &[Descriptor],
-    ) -> Result<Vec<(Digest, TempBlob)>, FetchError> {
+    ) -> Result<Vec<FinishedBlob>, FetchError> {
         let image = reference.to_string();
         let mut seen = BTreeSet::new();
         let mut wanted = Vec::new();
@@ -273,7 +273,7 @@ impl Registry {
                 }
             }
             done.sort_by_key(|(position, _, _)| *position);
-            Ok(done.into_iter().map(|(_, digest, temp)| (digest, temp)).collect())
+            Ok(done.into_iter().map(|(_, _, blob)| blob).collect())
         })
     }
 
@@ -303,7 +303,7 @@ async fn download_one(
     repository: String,
     image: &str,
     blob: &Descriptor,
-) -> Result<TempBlob, FetchError> {
+) -> Result<FinishedBlob, FetchError> {
     let progress = client.progress();
     let event = |state: FetchState, done: u64, detail: Option<String>| FetchEvent {
         image: image.to_owned(),
@@ -320,8 +320,9 @@ async fn download_one(
     let result = client.blob(&target, &blob.digest, blob.size, temp.file_mut(), &on_bytes).await;
     match result {
         Ok(()) => {
+            let finished = temp.finish(&blob.digest)?;
             progress.event(&event(FetchState::Done, blob.size, None));
-            Ok(temp)
+            Ok(finished)
         }
         Err(error) => {
             progress.event(&event(FetchState::Failed, 0, Some(error.to_string())));

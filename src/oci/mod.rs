@@ -21,7 +21,7 @@ pub mod platform;
 pub mod source;
 pub mod spec;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::io;
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! OCI layouts and archives implement it here; the registry client implements it in `fetch`.
 //!
 //! Resolution is split into pure steps that any source, synchronous or not, can reuse:
-//! [`parse_manifest`](super::parse_manifest), [`Platform::select`], [`ResolvedImage::new`];
+//! [`parse_manifest`], [`Platform::select`], [`ResolvedImage::new`];
 //! [`resolve_from_root`] strings them together for sources that can fetch synchronously.
 //!
 //! Single-platform images (a manifest, not an index) are accepted as they are, as LinuxKit

@@ -5,7 +5,7 @@
 //!
 //! # Writing
 //!
-//! [`write`] emits an uncompressed `070701` archive; [`write_gzip`] wraps it in gzip with a fixed
+//! [`write()`] emits an uncompressed `070701` archive; [`write_gzip`] wraps it in gzip with a fixed
 //! header (mtime 0, no file name, OS 255), as the kernel expects an initrd.
 //!
 //! - With [`CpioOptions::root_entry`], the first entry is `.`, the root directory: the kernel's
@@ -33,7 +33,7 @@
 //! - The archive ends with a `TRAILER!!!` entry (nlink 1) padded to 4 bytes; it is not padded
 //!   to 512-byte blocks.
 //!
-//! The output is written in many small pieces: give [`write`] a buffered writer.
+//! The output is written in many small pieces: give [`write()`] a buffered writer.
 //!
 //! # Reading
 //!

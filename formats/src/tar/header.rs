@@ -3,7 +3,7 @@
 //! Field layout (POSIX.1-1988 ustar, 512-byte block): name[100] mode[8] uid[8] gid[8] size[12]
 //! mtime[12] chksum[8] typeflag[1] linkname[100] magic[6]="ustar\0" version[2]="00" uname[32]
 //! gname[32] devmajor[8] devminor[8] prefix[155]. Numeric fields are zero-padded octal ending
-//! in NUL; values that do not fit go into PAX records instead (see the module documentation).
+//! in NUL; values that do not fit go into PAX records (see the module documentation).
 //! The `prefix` field is never used: long paths always go into a PAX `path` record.
 
 use tar::{EntryType, Header};
@@ -62,10 +62,10 @@ pub(crate) fn encode(
     header.set_entry_type(entry_type);
     if size > MAX_OCTAL_12 {
         pax.insert("size".to_owned(), size.to_string().into_bytes());
-        header.set_size(0);
-    } else {
-        header.set_size(size);
     }
+    // Sizes that do not fit 11 octal digits are also stored in base-256 (a GNU extension the
+    // `tar` crate writes), so readers that ignore the PAX record still find the data's end.
+    header.set_size(size);
     let (major, minor) = device.unwrap_or((0, 0));
     for (field, value) in [("major", major), ("minor", minor)] {
         if u64::from(value) > MAX_OCTAL_8 {
@@ -182,7 +182,30 @@ fn set_mtime(header: &mut Header, mtime: i64, pax: &mut PaxRecords) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::tree::{BlobRange, Content, Meta};
+
+    #[test]
+    fn huge_sizes_go_into_a_record_and_base_256() {
+        let content = Content::Blob(BlobRange {
+            object: Arc::from("sha256:00"),
+            offset: 0,
+            len: 10_000_000_000,
+        });
+        let meta = Meta::new(0o644, 0);
+        let entry = PlannedEntry {
+            path: b"big".to_vec(),
+            body: Body::File(&content),
+            meta: &meta,
+            origin: None,
+        };
+        let (header, pax) = encode(&entry, &TarOptions { pax_origin: false }).unwrap();
+        assert_eq!(pax.get("size").map(|v| &v[..]), Some(&b"10000000000"[..]));
+        assert_eq!(header.as_old().size[0] & 0x80, 0x80, "base-256 marker");
+        assert_eq!(header.size().unwrap(), 10_000_000_000);
+    }
 
     #[test]
     fn pax_header_name_is_gos() {

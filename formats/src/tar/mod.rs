@@ -2,7 +2,7 @@
 //!
 //! # Writing
 //!
-//! [`write`] emits a POSIX.1-2001 (PAX) archive: ustar headers (magic `ustar\0`, version `00`,
+//! [`write()`] emits a POSIX.1-2001 (PAX) archive: ustar headers (magic `ustar\0`, version `00`,
 //! POSIX.1-1988 §10.1.1) preceded, where needed, by a PAX extended header (typeflag `x`,
 //! POSIX.1-2001 `pax` "Extended header keywords"):
 //!
@@ -12,9 +12,9 @@
 //!   the same); user and group names are empty, so only numeric owners are recorded;
 //! - a path or link target longer than 100 bytes goes into a `path`/`linkpath` record (never a
 //!   GNU `././@LongLink` entry), with the first 100 bytes in the header;
-//! - uids and gids above 0o7777777, mtimes before 1970 or after 0o77777777777 and sizes above
-//!   0o77777777777 go into `uid`/`gid`/`mtime`/`size` records, with 0 or the clamped value in the
-//!   header (what Go's `archive/tar`, which LinuxKit uses, does);
+//! - uids and gids above 0o7777777 and mtimes before 1970 or after 0o77777777777 go into
+//!   `uid`/`gid`/`mtime` records, with 0 or the clamped value in the header; sizes above
+//!   0o77777777777 go into a `size` record and, base-256 encoded, into the header;
 //! - xattrs become `SCHILY.xattr.<name>` records; with [`TarOptions::pax_origin`], a node's
 //!   [`Origin`](crate::tree::Origin) becomes `LINUXKIT.source` and `LINUXKIT.location` records,
 //!   as LinuxKit writes them;
@@ -31,13 +31,15 @@
 //!
 //! # Reading
 //!
-//! [`read`] builds a [`Tree`](crate::tree::Tree) with inline contents, with the `tar` crate's
-//! parser (which applies PAX `path`, `linkpath`, `size`, `uid`, `gid` and GNU long names).
-//! It applies PAX `mtime` (fractions dropped), `SCHILY.xattr.*` and `LINUXKIT.*` records, and
-//! places entries as extraction would (see [`crate::extract`]).
+//! [`read`] builds a [`Tree`] with inline contents. The `tar` crate parses
+//! headers in raw mode; extension headers are applied here: PAX `path`, `linkpath`, `uid`,
+//! `gid`, `mtime` (fractions rounded down), `SCHILY.xattr.*` and `LINUXKIT.*` records (parsed
+//! by length, see [`pax`]), and GNU `././@LongLink` names. Entries are placed as extraction
+//! would place them (see [`crate::extract`]).
 //!
 //! Not supported: GNU sparse files, multi-volume archives, sockets, `LIBARCHIVE.xattr.*`
-//! records, global PAX headers (`g`, ignored) and uname/gname (ignored).
+//! records, PAX `size` records that differ from the header, global PAX headers (`g`, ignored)
+//! and uname/gname (ignored: owners are numeric).
 
 mod header;
 pub mod pax;

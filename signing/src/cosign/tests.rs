@@ -148,7 +148,7 @@ fn verify_with(
         repository: REF,
         docker_reference: &DockerReferenceRule::Ignore,
     };
-    verify_layer(layer, &public, scheme, &expected).map(|_| ())
+    verify_layer(layer, &public, scheme, None, &expected).map(|_| ())
 }
 
 #[test]
@@ -199,4 +199,19 @@ fn ecdsa_signature_must_be_der() {
         verify_with(&ec, RsaScheme::Pkcs1v15Sha256, &l),
         Err(CosignError::SignatureDoesNotVerify { .. })
     ));
+}
+
+#[test]
+fn truncated_and_mutated_inputs_never_panic() {
+    let policy = include_str!("../../../testdata/signing/policy-example.yaml");
+    let payload = payload(REF, &image_digest());
+    let manifest = br#"{"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":1,"digest":"sha256:00","annotations":{"a":"b"}}]}"#;
+    for input in [policy.as_bytes(), &payload, manifest] {
+        for end in 0..input.len() {
+            crate::__fuzz::parse_all(&input[..end]);
+            let mut mutated = input.to_vec();
+            mutated[end] ^= 0x5a;
+            crate::__fuzz::parse_all(&mutated);
+        }
+    }
 }

@@ -100,7 +100,7 @@ fn yaml_errors_name_file_line_column() {
     check(
         "version: 1\nsigners:\n  a:\n    cosign-key: {path: a.pub, colour: red}\n",
         expect![
-            "error: policy.yaml:4:31: unknown field `colour`, expected one of path, pem, rsa-scheme"
+            "error: policy.yaml:4:31: unknown field `colour`, expected one of path, pem, rsa-scheme, tlog"
         ],
     );
     check(
@@ -401,4 +401,17 @@ fn resolve_checks_trusted_root_and_trust_store() {
         with(tr, b"not pem"),
         Err("policy.yaml:6:5: trust-store certificate `ca.pem` of signer `n`: expected a PEM `CERTIFICATE` block".to_owned())
     );
+}
+
+#[test]
+fn example_policy_in_testdata_parses() {
+    let text = include_str!("../../../testdata/signing/policy-example.yaml");
+    let file = PolicyFile::parse("policy-example.yaml", text).unwrap();
+    assert_eq!(
+        file.files().into_iter().collect::<Vec<_>>(),
+        ["cosign.pub", "keys/mirror.pub", "sigstore/trusted_root.json"]
+    );
+    let labels: Vec<String> =
+        file.rules().iter().map(|r| r.name.clone().unwrap_or_default()).collect();
+    assert_eq!(labels, ["linuxkit", "our images, two signers", "local test registry"]);
 }

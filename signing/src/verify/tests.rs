@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use expect_test::{Expect, expect};
+use sha2::Digest as _;
 
 use super::*;
 use crate::cosign::{
@@ -13,9 +14,10 @@ use crate::cosign::{
 };
 use crate::keys::PublicKey;
 use crate::policy::{LegacyTrust, PolicyFile};
+use crate::rekor::RekorError;
 use crate::testutil::{
-    Kind, Padding, TestKey, digest_of, have_openssl, image_digest, key, layer, layer_with_b64,
-    payload, signed_layer,
+    Kind, Padding, TestKey, digest_of, generated_keys, have_openssl, image_digest, key, layer,
+    layer_with_b64, payload, signed_layer,
 };
 
 const REPO: &str = "docker.io/linuxkit/kernel";
@@ -66,11 +68,10 @@ fn render(policy: &Policy, digest: &str, layers: &[SignatureLayer]) -> String {
 
 fn redact(text: &str) -> String {
     let mut out = text.to_owned();
-    for kind in [Kind::EcdsaP256, Kind::Ed25519, Kind::Rsa2048] {
-        for idx in 0..3 {
-            let k = key(kind, idx);
-            let id = PublicKey::from_pem(&k.public_pem).unwrap().id().to_string();
-            out = out.replace(&id, &format!("<key {kind:?} {idx}>"));
+    for ((kind, idx), k) in generated_keys() {
+        // Keys kit refuses (RSA-1024, P-384; made by the policy tests) have no id to redact.
+        if let Ok(public) = PublicKey::from_pem(&k.public_pem) {
+            out = out.replace(&public.id().to_string(), &format!("<key {kind:?} {idx}>"));
         }
     }
     out
@@ -687,4 +688,197 @@ fn matching_never_counts_one_layer_twice() {
     layers.sort_unstable();
     assert_eq!(layers, [0, 1]);
     assert_eq!(m.get(&2), Some(&1));
+}
+
+// --- Transparency log (Rekor bundle annotation) ---
+
+const LOGGED_AT: i64 = 1_700_000_000;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A trusted root with one Rekor log (test key `log`), valid from 2020-01-01 until `end`.
+fn trusted_root(log: &TestKey, end: Option<&str>) -> Vec<u8> {
+    let der = log.public_der();
+    let key_id = sha2::Sha256::digest(&der);
+    let end = end.map_or(String::new(), |e| format!(",\"end\":\"{e}\""));
+    format!(
+        r#"{{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[{{"baseUrl":"https://rekor.test","hashAlgorithm":"SHA2_256","publicKey":{{"rawBytes":"{}","keyDetails":"PKIX_ECDSA_P256_SHA_256","validFor":{{"start":"2020-01-01T00:00:00Z"{end}}}}},"logId":{{"keyId":"{}"}}}}],"certificateAuthorities":[],"ctlogs":[]}}"#,
+        b64(&der),
+        b64(&key_id)
+    )
+    .into_bytes()
+}
+
+/// A hashedrekord 0.0.1 entry body as Rekor canonicalizes it.
+fn hashedrekord(payload_sha256_hex: &str, sig_b64: &str, public_pem: &[u8]) -> String {
+    format!(
+        r#"{{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{payload_sha256_hex}"}}}},"signature":{{"content":"{sig_b64}","publicKey":{{"content":"{}"}}}}}}}}"#,
+        b64(public_pem)
+    )
+}
+
+/// cosign's `dev.sigstore.cosign/bundle` annotation: the SET is made by openssl with `log`
+/// over the canonical JSON of the entry; `claimed_time` is what the annotation then says.
+fn rekor_bundle(log: &TestKey, body: &str, signed_time: i64, claimed_time: i64) -> String {
+    let log_id = hex::encode(sha2::Sha256::digest(log.public_der()));
+    let body_b64 = b64(body.as_bytes());
+    let canonical = format!(
+        r#"{{"body":"{body_b64}","integratedTime":{signed_time},"logID":"{log_id}","logIndex":4242}}"#
+    );
+    let set = b64(&log.sign(canonical.as_bytes()));
+    format!(
+        r#"{{"SignedEntryTimestamp":"{set}","Payload":{{"body":"{body_b64}","integratedTime":{claimed_time},"logIndex":4242,"logID":"{log_id}"}}}}"#
+    )
+}
+
+/// The release key (ECDSA 0) with `tlog:` against a root whose log is ECDSA key 2.
+fn tlog_policy(end: Option<&str>) -> Policy {
+    let yaml = "version: 1\nsigners:\n  release:\n    cosign-key: {path: release.pub, tlog: {trusted-root: tr.json}}\nrules:\n  - images: [docker.io/linuxkit/*]\n    signers: [release]\n";
+    let files = BTreeMap::from([
+        ("release.pub".to_owned(), key(Kind::EcdsaP256, 0).public_pem),
+        ("tr.json".to_owned(), trusted_root(&key(Kind::EcdsaP256, 2), end)),
+    ]);
+    PolicyFile::parse("policy.yaml", yaml).unwrap().resolve(&files).unwrap()
+}
+
+/// A layer signed by the release key, with a Rekor bundle made by `edit` from the honest one.
+fn logged_layer(edit: impl FnOnce(&mut LogParts)) -> SignatureLayer {
+    let release = key(Kind::EcdsaP256, 0);
+    let body = payload(REPO, &image_digest());
+    let sig = release.sign(&body);
+    let mut parts = LogParts {
+        log: key(Kind::EcdsaP256, 2),
+        payload_hash: hex::encode(sha2::Sha256::digest(&body)),
+        sig_b64: b64(&sig),
+        logged_key: release.public_pem.clone(),
+        signed_time: LOGGED_AT,
+        claimed_time: LOGGED_AT,
+        kind: "hashedrekord",
+    };
+    edit(&mut parts);
+    let entry = hashedrekord(&parts.payload_hash, &parts.sig_b64, &parts.logged_key)
+        .replace("\"kind\":\"hashedrekord\"", &format!("\"kind\":\"{}\"", parts.kind));
+    let mut l = layer(body, &sig);
+    l.descriptor.annotations.insert(
+        BUNDLE_ANNOTATION.to_owned(),
+        rekor_bundle(&parts.log, &entry, parts.signed_time, parts.claimed_time),
+    );
+    l
+}
+
+struct LogParts {
+    log: TestKey,
+    payload_hash: String,
+    sig_b64: String,
+    logged_key: Vec<u8>,
+    signed_time: i64,
+    claimed_time: i64,
+    kind: &'static str,
+}
+
+fn tlog_error(layer: SignatureLayer) -> CosignError {
+    layer_error(&tlog_policy(None), &[layer])
+}
+
+#[test]
+fn tlog_entry_verifies_and_is_recorded() {
+    if !have_openssl() {
+        return;
+    }
+    let digest = image_digest();
+    let l = logged_layer(|_| {});
+    let input = ImageInput {
+        image: IMAGE,
+        repository: REPO,
+        digest: &digest,
+        cosign_layers: std::slice::from_ref(&l),
+    };
+    let v = verify(&tlog_policy(None), &input, NOW).unwrap();
+    let entry = v.satisfied_by[0].tlog_entry.clone().unwrap();
+    assert_eq!((entry.integrated_time, entry.log_index), (LOGGED_AT, 4242));
+    assert_eq!(
+        entry.log_id,
+        hex::encode(sha2::Sha256::digest(key(Kind::EcdsaP256, 2).public_der()))
+    );
+}
+
+#[test]
+fn attack_tlog_required_but_missing() {
+    if !have_openssl() {
+        return;
+    }
+    assert_eq!(tlog_error(good_layer()), CosignError::MissingTlogEntry);
+}
+
+#[test]
+fn attack_tlog_entries() {
+    if !have_openssl() {
+        return;
+    }
+    let other_key = key(Kind::EcdsaP256, 1);
+    type Edit = Box<dyn FnOnce(&mut LogParts)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "integratedTime edited after signing",
+            Box::new(|p| p.claimed_time += 60),
+            "SetDoesNotVerify",
+        ),
+        (
+            "SET by a log the root does not list",
+            Box::new(move |p| p.log = key(Kind::EcdsaP256, 1)),
+            "UnknownLog",
+        ),
+        (
+            "entry for another payload",
+            Box::new(|p| p.payload_hash = "00".repeat(32)),
+            "PayloadHash",
+        ),
+        (
+            "entry with another signature",
+            Box::new(|p| p.sig_b64 = b64(b"other signature")),
+            "Signature",
+        ),
+        (
+            "entry logged for another key",
+            Box::new(move |p| p.logged_key = other_key.public_pem),
+            "PublicKey",
+        ),
+        ("entry of another kind", Box::new(|p| p.kind = "intoto"), "WrongKind"),
+        (
+            "entry before the log key's validity",
+            Box::new(|p| {
+                p.signed_time = 1_000_000_000;
+                p.claimed_time = 1_000_000_000;
+            }),
+            "OutsideValidity",
+        ),
+    ];
+    for (what, edit, expected) in cases {
+        let err = tlog_error(logged_layer(edit));
+        let CosignError::Tlog(inner) = &err else { panic!("{what}: {err}") };
+        assert!(format!("{inner:?}").starts_with(expected), "{what}: {err}");
+    }
+}
+
+#[test]
+fn attack_tlog_after_log_key_expired_and_malformed_bundles() {
+    if !have_openssl() {
+        return;
+    }
+    // The root says the log key was retired before the entry's time.
+    let err = layer_error(&tlog_policy(Some("2021-01-01T00:00:00Z")), &[logged_layer(|_| {})]);
+    assert!(matches!(err, CosignError::Tlog(RekorError::OutsideValidity { .. })), "{err}");
+    for bundle in [
+        "",
+        "{}",
+        r#"{"SignedEntryTimestamp":"!!","Payload":{}}"#,
+        r#"{"SignedEntryTimestamp":"AA==","Payload":{"body":"e30=","integratedTime":-1,"logIndex":1,"logID":"00"}}"#,
+    ] {
+        let mut l = good_layer();
+        l.descriptor.annotations.insert(BUNDLE_ANNOTATION.to_owned(), bundle.to_owned());
+        let err = tlog_error(l);
+        assert!(matches!(err, CosignError::Tlog(RekorError::Malformed { .. })), "{bundle}: {err}");
+    }
 }

@@ -1,0 +1,84 @@
+//! Entry points for fuzz targets (CONVENTIONS.md "Fuzzing"): each takes arbitrary bytes and
+//! must never panic. The targets in `fuzz/` are one-line calls to these.
+
+use crate::dump::dump;
+use crate::tree::NoBlobs;
+use crate::{cpio, tar};
+
+/// Reads `data` as a tar archive; on success, writes the tree again and reads it back.
+pub fn tar_read(data: &[u8]) {
+    if let Ok(tree) = tar::read(data) {
+        let options = tar::TarOptions { pax_origin: true };
+        if let Ok(bytes) = tar::to_vec(&tree, &NoBlobs, &options) {
+            let _ = tar::read(&bytes[..]).map(|back| dump(&back));
+        }
+    }
+}
+
+/// Reads `data` as a newc archive; on success, writes the tree again and reads it back.
+pub fn cpio_read(data: &[u8]) {
+    if let Ok(tree) = cpio::read(data) {
+        let options = cpio::CpioOptions { root_entry: true };
+        if let Ok(bytes) = cpio::to_vec(&tree, &NoBlobs, &options) {
+            let _ = cpio::read(&bytes[..]).map(|back| dump(&back));
+        }
+    }
+}
+
+/// Parses `data` as a text fixture.
+pub fn fixture(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::testutil::tree_from_fixture(text).map(|tree| dump(&tree));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::arb::arb_tree;
+
+    #[test]
+    fn truncated_archives_do_not_panic() {
+        let tree = crate::testutil::tree_from_fixture(
+            "//- /a/b mode=0755\nx\n//- /a/c hardlink=/a/b\n//- /l symlink=a/b\n",
+        )
+        .unwrap();
+        let tar_bytes =
+            tar::to_vec(&tree, &NoBlobs, &tar::TarOptions { pax_origin: false }).unwrap();
+        let cpio_bytes =
+            cpio::to_vec(&tree, &NoBlobs, &cpio::CpioOptions { root_entry: true }).unwrap();
+        for len in 0..tar_bytes.len() {
+            tar_read(&tar_bytes[..len]);
+        }
+        for len in 0..cpio_bytes.len() {
+            cpio_read(&cpio_bytes[..len]);
+        }
+        fixture(b"//- /a\n//- /a/b\n//- \n//- /x mode=zz");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn corrupted_archives_do_not_panic(
+            tree in arb_tree(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let tar_options = tar::TarOptions { pax_origin: true };
+            let cpio_options = cpio::CpioOptions { root_entry: true };
+            for mut bytes in [
+                tar::to_vec(&tree, &NoBlobs, &tar_options).unwrap(),
+                cpio::to_vec(&tree, &NoBlobs, &cpio_options).unwrap(),
+            ] {
+                for (idx, value) in &flips {
+                    let at = idx.index(bytes.len());
+                    bytes[at] = *value;
+                }
+                tar_read(&bytes);
+                cpio_read(&bytes);
+            }
+        }
+    }
+}

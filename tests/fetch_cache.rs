@@ -1,0 +1,165 @@
+//! The cache without a registry: import of LinuxKit-style OCI tarballs, export, rm, prune.
+
+#[path = "support/registry.rs"]
+mod registry;
+
+use std::io::Write;
+use std::path::Path;
+
+use kit::cache::Cache;
+use kit::fetch::{PullPolicy, ensure_image};
+use kit::oci::Platform;
+use kit::reference::Reference;
+use registry::{noise, tag_layout, write_image, write_index};
+
+/// A tar of a layout directory with entries exactly as `linuxkit cache export` writes them:
+/// `oci-layout`, `index.json`, `blobs/sha256/<hex>`.
+fn tar_layout(dir: &Path, gzip: bool) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for name in ["oci-layout", "index.json"] {
+        builder.append_path_with_name(dir.join(name), name).unwrap();
+    }
+    let mut blobs: Vec<_> =
+        std::fs::read_dir(dir.join("blobs/sha256")).unwrap().map(|e| e.unwrap().path()).collect();
+    blobs.sort();
+    for blob in blobs {
+        let name = format!("blobs/sha256/{}", blob.file_name().unwrap().to_string_lossy());
+        builder.append_path_with_name(&blob, name).unwrap();
+    }
+    let bytes = builder.into_inner().unwrap();
+    if !gzip {
+        return bytes;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A layout naming an index `docker.io/lkfix/multi:1` and a single image sharing its base layer.
+fn make_layout(dir: &Path) -> (String, String) {
+    let base: &[(&str, &[u8])] = &[("etc/issue", b"kit\n")];
+    let amd = write_image(dir, "amd64", &[base, &[("bin/tool", &noise(50_000, 1))]]);
+    let arm = write_image(dir, "arm64", &[base]);
+    let index = write_index(dir, &[("amd64", &amd), ("arm64", &arm)]);
+    let solo = write_image(dir, "amd64", &[base, &[("solo", b"solo")]]);
+    tag_layout(dir, "docker.io/lkfix/multi:1", &index);
+    // Add the second name to index.json.
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    value["manifests"].as_array_mut().unwrap().push(serde_json::json!({
+        "mediaType": solo.media_type, "digest": solo.digest, "size": solo.size,
+        "annotations": {"org.opencontainers.image.ref.name": "docker.io/lkfix/solo:1"},
+    }));
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&value).unwrap()).unwrap();
+    (index.digest, solo.digest)
+}
+
+fn names(cache: &Cache) -> Vec<(String, String)> {
+    cache.list().unwrap().into_iter().map(|e| (e.name, e.digest.to_string())).collect()
+}
+
+#[test]
+fn import_linuxkit_export_tarball_then_build_offline() {
+    let layout = tempfile::tempdir().unwrap();
+    let (index, solo) = make_layout(layout.path());
+    for gzip in [false, true] {
+        let work = tempfile::tempdir().unwrap();
+        let tarball = work.path().join("export.tar");
+        std::fs::write(&tarball, tar_layout(layout.path(), gzip)).unwrap();
+        let cache = Cache::open(work.path().join("cache")).unwrap();
+        let report = cache.import(&tarball).unwrap();
+        assert_eq!(report.names.len(), 2);
+        let expected = vec![
+            ("docker.io/lkfix/multi:1".to_owned(), index.clone()),
+            ("docker.io/lkfix/solo:1".to_owned(), solo.clone()),
+        ];
+        assert_eq!(names(&cache), expected);
+        let reference: Reference = "lkfix/multi:1".parse().unwrap();
+        let resolved =
+            ensure_image(&cache, None, &reference, &Platform::linux("amd64"), PullPolicy::Never)
+                .unwrap();
+        assert_eq!(resolved.index_digest().unwrap().to_string(), index);
+        assert_eq!(resolved.layers().len(), 2);
+
+        // Export and import into a fresh cache: the same names and digests.
+        let mut exported = Vec::new();
+        cache
+            .export(&["docker.io/lkfix/multi:1", "docker.io/lkfix/solo:1"], &mut exported)
+            .unwrap();
+        let again_path = work.path().join("again.tar");
+        std::fs::write(&again_path, &exported).unwrap();
+        let other = Cache::open(work.path().join("other")).unwrap();
+        other.import(&again_path).unwrap();
+        assert_eq!(names(&other), expected);
+        let mut exported_again = Vec::new();
+        other
+            .export(&["docker.io/lkfix/multi:1", "docker.io/lkfix/solo:1"], &mut exported_again)
+            .unwrap();
+        assert_eq!(exported, exported_again, "export is deterministic");
+    }
+    // A directory imports too.
+    let work = tempfile::tempdir().unwrap();
+    let cache = Cache::open(work.path()).unwrap();
+    cache.import(layout.path()).unwrap();
+    assert_eq!(names(&cache).len(), 2);
+}
+
+#[test]
+fn corrupt_import_is_refused_and_leaves_the_cache_unchanged() {
+    let layout = tempfile::tempdir().unwrap();
+    make_layout(layout.path());
+    let mut blobs: Vec<_> = std::fs::read_dir(layout.path().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    blobs.sort();
+    let victim = blobs.iter().max_by_key(|p| std::fs::metadata(p).unwrap().len()).unwrap();
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(victim, bytes).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let tarball = work.path().join("bad.tar");
+    std::fs::write(&tarball, tar_layout(layout.path(), false)).unwrap();
+    let cache = Cache::open(work.path().join("cache")).unwrap();
+    let err = cache.import(&tarball).unwrap_err().to_string();
+    assert!(err.contains("digest mismatch") && err.contains("bad.tar"), "{err}");
+    assert!(cache.list().unwrap().is_empty());
+    let leftovers: Vec<_> =
+        std::fs::read_dir(work.path().join("cache/blobs/sha256")).unwrap().collect();
+    assert!(leftovers.is_empty(), "no temporary or partial blob remains");
+    let err =
+        Cache::open(work.path().join("c2")).unwrap().import(layout.path()).unwrap_err().to_string();
+    assert!(err.contains("digest mismatch"), "{err}");
+}
+
+#[test]
+fn rm_keeps_shared_blobs_and_prune_sweeps() {
+    let layout = tempfile::tempdir().unwrap();
+    make_layout(layout.path());
+    let work = tempfile::tempdir().unwrap();
+    let cache = Cache::open(work.path()).unwrap();
+    cache.import(layout.path()).unwrap();
+    let report = cache.remove(&["docker.io/lkfix/multi:1"]).unwrap();
+    assert_eq!(report.names, ["docker.io/lkfix/multi:1"]);
+    // index, 2 manifests, 2 configs and the amd64-only tool layer; the shared base layer stays.
+    assert_eq!(report.blobs.len(), 6, "{report:?}");
+    let solo: Reference = "lkfix/solo:1".parse().unwrap();
+    let resolved =
+        ensure_image(&cache, None, &solo, &Platform::linux("amd64"), PullPolicy::Never).unwrap();
+    for layer in resolved.layers() {
+        let mut reader = cache.layout().read_blob(&layer.digest, Some(layer.size)).unwrap();
+        std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
+    }
+    let err = cache.remove(&["docker.io/lkfix/nope:1"]).unwrap_err().to_string();
+    assert!(err.contains("nope:1") && err.contains("docker.io/lkfix/solo:1"), "{err}");
+
+    // A stray blob and a stale temporary file are pruned; named images are not touched.
+    std::fs::write(work.path().join("blobs/sha256/.tmp-stale"), b"partial").unwrap();
+    let stray = noise(10, 9);
+    let stray_digest = kit::digest::Digest::sha256(&stray);
+    cache.put_blob(&stray_digest, &stray).unwrap();
+    let report = cache.prune().unwrap();
+    assert_eq!((report.blobs, report.temp_files), (vec![stray_digest], 1));
+    assert_eq!(names(&cache).len(), 1);
+    assert!(cache.prune().unwrap().blobs.is_empty());
+}
