@@ -84,7 +84,7 @@ pub struct ImageReport {
 #[non_exhaustive]
 pub enum BuildError {
     /// An image could not be resolved or fetched.
-    #[error("image {reference} ({location}): {source}")]
+    #[error("image {reference} ({location})")]
     Fetch {
         /// The reference as written.
         reference: String,
@@ -94,7 +94,7 @@ pub enum BuildError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// An image's layers could not be merged.
-    #[error("image {reference}: {source}")]
+    #[error("image {reference}")]
     Merge {
         /// The reference as written.
         reference: String,
@@ -105,7 +105,7 @@ pub enum BuildError {
     #[error(transparent)]
     Assemble(#[from] linuxkit::Error),
     /// An output could not be written.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Write {
         /// The output file.
         path: PathBuf,
@@ -120,6 +120,10 @@ pub enum BuildError {
 /// Runs a build of `config` and writes the requested outputs.
 pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
     check_request(config, request)?;
+    if let Destination::Directory(dir) = &request.destination {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| BuildError::Write { path: dir.clone(), source })?;
+    }
     let layers = LayerFiles::new(request.cache.layout().root().join("kit-layers"))
         .map_err(|e| BuildError::Request(format!("cannot prepare the layer store: {e}")))?;
 
