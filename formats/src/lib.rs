@@ -4,6 +4,10 @@
 //! and writes bytes to the writer it is given.
 //! It reads no clock, no environment and no host filesystem, and draws no random numbers;
 //! file contents come only through [`tree::ContentSource`].
+//!
+//! Every format module has a writer and a reader; readers build a [`tree::Tree`] through
+//! [`extract::TreeBuilder`], and [`dump::dump`] prints any tree as a stable text listing for
+//! golden tests.
 #![warn(
     clippy::cast_possible_truncation,
     clippy::as_conversions,
@@ -12,6 +16,14 @@
     clippy::print_stderr
 )]
 
+#[cfg(test)]
+mod arb;
+mod copy;
 pub mod cpio;
+pub mod dump;
+pub mod extract;
+mod links;
 pub mod tar;
+#[doc(hidden)]
+pub mod testutil;
 pub mod tree;

@@ -193,16 +193,22 @@ impl Tree {
 
     /// Visits every node in depth-first, name-sorted order (a directory before its entries),
     /// calling `visit` with the node's path relative to the root (no leading `/`).
-    pub fn walk<E>(&self, visit: &mut dyn FnMut(&[u8], &Node) -> Result<(), E>) -> Result<(), E> {
+    /// The node references live as long as the tree, so a visitor may keep them.
+    #[allow(clippy::type_complexity)] // The visitor's type is spelled out once, here.
+    pub fn walk<'t, E>(
+        &'t self,
+        visit: &mut dyn FnMut(&[u8], &'t Node) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut path = Vec::new();
         walk_dir(&self.root, &mut path, visit)
     }
 }
 
-fn walk_dir<E>(
-    dir: &Dir,
+#[allow(clippy::type_complexity)] // Same visitor type as `Tree::walk`.
+fn walk_dir<'t, E>(
+    dir: &'t Dir,
     path: &mut Vec<u8>,
-    visit: &mut dyn FnMut(&[u8], &Node) -> Result<(), E>,
+    visit: &mut dyn FnMut(&[u8], &'t Node) -> Result<(), E>,
 ) -> Result<(), E> {
     for (name, node) in dir {
         let len_before = path.len();

@@ -11,6 +11,19 @@
     clippy::print_stdout,
     clippy::print_stderr
 )]
+// Errors here carry context (file, line, image, rule) and are built once per refused input or
+// policy error, never in a hot loop, so their size does not matter.
+#![allow(clippy::result_large_err)]
 
 pub mod cosign;
+pub mod json;
+pub mod keys;
 pub mod policy;
+pub mod verify;
+
+pub use keys::{KeyId, PublicKey};
+pub use policy::{LegacyTrust, Policy, PolicyError, PolicyFile};
+pub use verify::{ImageInput, Refusal, RefusalReason, SignerId, UnixTime, Verdict, verify};
+
+#[cfg(test)]
+mod testutil;

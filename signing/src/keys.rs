@@ -1,0 +1,277 @@
+//! Public keys a policy pins: PEM `PUBLIC KEY` (PKIX SubjectPublicKeyInfo) for ECDSA P-256,
+//! Ed25519 and RSA, their key ids, and signature checks over raw message bytes.
+//!
+//! The algorithms are the ones `cosign verify --key` uses for a loaded public key
+//! (sigstore `signature.LoadVerifier`):
+//! - ECDSA P-256: ASN.1 DER `(r, s)` over SHA-256 of the message.
+//! - Ed25519: pure Ed25519 over the message (RFC 8032; not Ed25519ph).
+//! - RSA: RSASSA-PKCS1-v1_5 with SHA-256 by default; RSASSA-PSS with SHA-256 and a salt as long
+//!   as the digest only when the policy asks for it (cosign rejects PSS by default).
+//!
+//! Not supported: ECDSA P-384/P-521, PKCS#1 `RSA PUBLIC KEY` blocks, certificates in place of keys,
+//! RSA moduli under 2048 bits.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use spki::der::Decode;
+use spki::{DecodePublicKey, ObjectIdentifier, SubjectPublicKeyInfoRef};
+
+/// Errors while reading a public key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The bytes are not one PEM block.
+    #[error("expected a PEM `PUBLIC KEY` block, found no valid PEM ({reason})")]
+    NotPem {
+        /// What the PEM decoder reported.
+        reason: String,
+    },
+    /// The PEM block has another label.
+    #[error("expected a PEM `PUBLIC KEY` block, found `{label}`{hint}")]
+    WrongPemLabel {
+        /// The label found.
+        label: String,
+        /// A hint for common mistakes (a private key given instead of the public one).
+        hint: &'static str,
+    },
+    /// The DER inside the PEM block is not a SubjectPublicKeyInfo.
+    #[error("public key is not a DER SubjectPublicKeyInfo ({reason})")]
+    BadSpki {
+        /// What the DER decoder reported.
+        reason: String,
+    },
+    /// The key's algorithm is not one kit verifies.
+    #[error("unsupported public key algorithm {algorithm}: expected ECDSA P-256, Ed25519 or RSA")]
+    UnsupportedAlgorithm {
+        /// The algorithm OID (and curve, for EC keys).
+        algorithm: String,
+    },
+    /// The key material does not decode for its algorithm.
+    #[error("malformed {algorithm} public key ({reason})")]
+    BadKey {
+        /// The algorithm named by the SubjectPublicKeyInfo.
+        algorithm: &'static str,
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// The RSA modulus is too small.
+    #[error("RSA key of {bits} bits is too small: expected at least 2048 bits")]
+    RsaTooSmall {
+        /// The modulus size.
+        bits: usize,
+    },
+}
+
+/// Identifies a public key: SHA-256 of its DER SubjectPublicKeyInfo.
+///
+/// `Display` shows the short form `sha256:` + the first 16 hex digits, which is what error
+/// messages and verdicts name; [`KeyId::full`] gives all 64.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId([u8; 32]);
+
+impl KeyId {
+    /// The key id of DER SubjectPublicKeyInfo bytes.
+    pub fn of_spki_der(der: &[u8]) -> KeyId {
+        KeyId(Sha256::digest(der).into())
+    }
+
+    /// `sha256:` followed by all 64 hex digits.
+    pub fn full(&self) -> String {
+        format!("sha256:{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex = hex::encode(self.0);
+        // A SHA-256 hex string always has 64 characters, so the slice is in bounds.
+        write!(f, "sha256:{}", &hex[..16])
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// How RSA signatures are padded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum RsaScheme {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (cosign's default for RSA keys).
+    Pkcs1v15Sha256,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt.
+    PssSha256,
+}
+
+/// The algorithm family of a [`PublicKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum KeyAlgorithm {
+    /// ECDSA on NIST P-256 with SHA-256.
+    EcdsaP256,
+    /// Pure Ed25519.
+    Ed25519,
+    /// RSA with SHA-256.
+    Rsa,
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyAlgorithm::EcdsaP256 => "ECDSA P-256",
+            KeyAlgorithm::Ed25519 => "Ed25519",
+            KeyAlgorithm::Rsa => "RSA",
+        })
+    }
+}
+
+/// A parsed public key with its id.
+#[derive(Clone)]
+pub struct PublicKey {
+    inner: KeyInner,
+    id: KeyId,
+}
+
+#[derive(Clone)]
+enum KeyInner {
+    EcdsaP256(p256::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+    Rsa(rsa::PublicKey),
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({} {})", self.algorithm(), self.id)
+    }
+}
+
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// Smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Largest PEM input accepted, in bytes (an RSA-8192 public key is about 1.5 KiB).
+pub const MAX_PEM_BYTES: usize = 16 * 1024;
+
+impl PublicKey {
+    /// Reads one PEM `PUBLIC KEY` block (surrounding whitespace is allowed).
+    pub fn from_pem(pem: &[u8]) -> Result<PublicKey, KeyError> {
+        if pem.len() > MAX_PEM_BYTES {
+            return Err(KeyError::NotPem {
+                reason: format!("{} bytes, more than the {MAX_PEM_BYTES} accepted", pem.len()),
+            });
+        }
+        let trimmed = pem.trim_ascii();
+        let (label, der) = spki::der::pem::decode_vec(trimmed)
+            .map_err(|err| KeyError::NotPem { reason: err.to_string() })?;
+        if label != "PUBLIC KEY" {
+            let hint = if label.contains("PRIVATE") {
+                " (a private key: give the public half, e.g. cosign.pub)"
+            } else if label == "RSA PUBLIC KEY" {
+                " (PKCS#1: convert with `openssl rsa -RSAPublicKey_in -pubout`)"
+            } else if label == "CERTIFICATE" {
+                " (a certificate: extract its key with `openssl x509 -pubkey -noout`)"
+            } else {
+                ""
+            };
+            return Err(KeyError::WrongPemLabel { label: label.to_owned(), hint });
+        }
+        PublicKey::from_spki_der(&der)
+    }
+
+    /// Reads a DER SubjectPublicKeyInfo.
+    pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
+        let spki = SubjectPublicKeyInfoRef::from_der(der)
+            .map_err(|err| KeyError::BadSpki { reason: err.to_string() })?;
+        let oid = spki.algorithm.oid;
+        let inner = if oid == OID_EC_PUBLIC_KEY {
+            let curve = spki.algorithm.parameters_oid().ok();
+            if curve != Some(OID_PRIME256V1) {
+                let curve = curve.map_or_else(|| "missing".to_owned(), |c| c.to_string());
+                return Err(KeyError::UnsupportedAlgorithm {
+                    algorithm: format!("EC public key on curve {curve}"),
+                });
+            }
+            let key = p256::ecdsa::VerifyingKey::from_public_key_der(der).map_err(|err| {
+                KeyError::BadKey { algorithm: "ECDSA P-256", reason: err.to_string() }
+            })?;
+            KeyInner::EcdsaP256(key)
+        } else if oid == OID_ED25519 {
+            let key = ed25519_dalek::VerifyingKey::from_public_key_der(der).map_err(|err| {
+                KeyError::BadKey { algorithm: "Ed25519", reason: err.to_string() }
+            })?;
+            KeyInner::Ed25519(key)
+        } else if oid == OID_RSA_ENCRYPTION {
+            let key = rsa::PublicKey::try_from(spki.clone())
+                .map_err(|err| KeyError::BadKey { algorithm: "RSA", reason: err.to_string() })?;
+            let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
+            if bits < MIN_RSA_BITS {
+                return Err(KeyError::RsaTooSmall { bits });
+            }
+            KeyInner::Rsa(key)
+        } else {
+            return Err(KeyError::UnsupportedAlgorithm { algorithm: oid.to_string() });
+        };
+        Ok(PublicKey { inner, id: KeyId::of_spki_der(der) })
+    }
+
+    /// The key id (SHA-256 of the DER SubjectPublicKeyInfo).
+    pub fn id(&self) -> &KeyId {
+        &self.id
+    }
+
+    /// The algorithm family.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match self.inner {
+            KeyInner::EcdsaP256(_) => KeyAlgorithm::EcdsaP256,
+            KeyInner::Ed25519(_) => KeyAlgorithm::Ed25519,
+            KeyInner::Rsa(_) => KeyAlgorithm::Rsa,
+        }
+    }
+
+    /// Whether `signature` is a valid signature of `message` under this key.
+    ///
+    /// `rsa_scheme` is used only for RSA keys. Every failure (malformed encoding, wrong length,
+    /// mismatch) is `false`: callers report it coarsely.
+    pub fn verifies(&self, message: &[u8], signature: &[u8], rsa_scheme: RsaScheme) -> bool {
+        use p256::ecdsa::signature::Verifier;
+        match &self.inner {
+            KeyInner::EcdsaP256(key) => {
+                // cosign signatures are ASN.1 DER; a raw r||s encoding is not accepted.
+                let Ok(sig) = p256::ecdsa::DerSignature::from_bytes(signature) else {
+                    return false;
+                };
+                key.verify(message, &sig).is_ok()
+            }
+            KeyInner::Ed25519(key) => {
+                let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+                    return false;
+                };
+                // verify_strict rejects small-order keys and non-canonical signatures.
+                key.verify_strict(message, &sig).is_ok()
+            }
+            KeyInner::Rsa(key) => match rsa_scheme {
+                RsaScheme::Pkcs1v15Sha256 => {
+                    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(signature) else {
+                        return false;
+                    };
+                    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone())
+                        .verify(message, &sig)
+                        .is_ok()
+                }
+                RsaScheme::PssSha256 => {
+                    let Ok(sig) = rsa::pss::Signature::try_from(signature) else {
+                        return false;
+                    };
+                    rsa::pss::VerifyingKey::<Sha256>::new(key.clone()).verify(message, &sig).is_ok()
+                }
+            },
+        }
+    }
+}

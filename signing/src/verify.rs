@@ -1,0 +1,424 @@
+//! The verdict for one pinned input: which rule applies, which signers' signatures verified,
+//! and, when refused, one line naming the image, the rule and what was missing or wrong.
+//!
+//! Semantics (fail closed):
+//! - No policy ([`Policy::none`]) or no matching rule: refused, with an example policy.
+//! - `unsigned: accept`: accepted with a warning, unless the LinuxKit `trust:` section covers the
+//!   image ([`crate::policy::LegacyTrust`]), then refused.
+//! - Signed rule: each signature layer is tried with each listed signer. A signer is satisfied by
+//!   a layer that passes every check of [`crate::cosign`]. The rule holds when `threshold`
+//!   distinct signers are satisfied by *distinct* layers (a maximum bipartite matching between
+//!   signers and layers), so one signature never counts twice.
+//! - Keyless and Notation signers are parsed and resolved but not verified yet: they never
+//!   count as satisfied, and the refusal says so.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::cosign::{self, CosignError, Expected, MAX_LAYERS, SignatureLayer};
+use crate::keys::KeyId;
+use crate::policy::{Policy, Requirement, Signer, SourceLoc};
+
+/// The verification time, in seconds since the Unix epoch (UTC). The caller supplies it; this
+/// crate has no clock. Keyed cosign verification does not depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixTime(pub i64);
+
+/// Everything fetched for one pinned input.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageInput<'a> {
+    /// The image as the configuration names it, for messages (e.g. `linuxkit/kernel:6.6`).
+    pub image: &'a str,
+    /// The fully qualified repository the policy patterns match, e.g. `docker.io/linuxkit/kernel`.
+    pub repository: &'a str,
+    /// The pinned manifest (or index) digest, `sha256:<hex>`.
+    pub digest: &'a str,
+    /// The layers of the `sha256-<hex>.sig` manifest with their payloads; empty when there is no
+    /// such manifest.
+    pub cosign_layers: &'a [SignatureLayer],
+}
+
+/// Who satisfied a requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerId {
+    /// The signer's name in the policy.
+    pub name: String,
+    /// A description, e.g. `cosign ECDSA P-256 key sha256:0123456789abcdef`.
+    pub description: String,
+    /// The key id, for key-based signers.
+    pub key_id: Option<KeyId>,
+    /// The digest of the signature payload that verified (the layer's blob digest).
+    pub signature: String,
+}
+
+impl fmt::Display for SignerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.description)
+    }
+}
+
+/// A successful verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The image as given.
+    pub image: String,
+    /// The pinned digest that was verified.
+    pub digest: String,
+    /// The rule that applied: its pattern, or `name (pattern)`.
+    pub rule: String,
+    /// Where the rule is in the policy file.
+    pub rule_at: SourceLoc,
+    /// The signers whose signatures verified (empty for `unsigned: accept`).
+    pub satisfied_by: Vec<SignerId>,
+    /// Warnings to show on every build (e.g. `unsigned: accept`).
+    pub warnings: Vec<String>,
+}
+
+/// A refused input: one line naming the image, the rule and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{image}: {}{reason}", rule_prefix(.rule))]
+#[non_exhaustive]
+pub struct Refusal {
+    /// The image as given.
+    pub image: String,
+    /// The pinned digest.
+    pub digest: String,
+    /// The rule that applied, if any.
+    pub rule: Option<String>,
+    /// Why.
+    pub reason: RefusalReason,
+}
+
+fn rule_prefix(rule: &Option<String>) -> String {
+    match rule {
+        Some(r) => format!("rule {r}: "),
+        None => String::new(),
+    }
+}
+
+/// A minimal policy, shown in refusals that need one.
+pub const POLICY_EXAMPLE: &str = "`version: 1`, `signers: {release: {cosign-key: {path: cosign.pub}}}`, `rules: [{images: [\"docker.io/linuxkit/*\"], signers: [release]}]`";
+
+/// Why an input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// No policy was given.
+    #[error(
+        "no signature policy was given, so no signer is trusted: pass --policy FILE with a rule for {repository}, e.g. a YAML file with {POLICY_EXAMPLE}"
+    )]
+    NoPolicy {
+        /// The repository.
+        repository: String,
+    },
+    /// No rule matches the repository.
+    #[error(
+        "no rule in {policy_file} matches {repository}: add one, e.g. {POLICY_EXAMPLE} (patterns: `*` is one path component, `**` any depth)"
+    )]
+    NoMatchingRule {
+        /// The policy file.
+        policy_file: String,
+        /// The repository.
+        repository: String,
+    },
+    /// The pinned digest is malformed.
+    #[error("{0}")]
+    BadDigest(CosignError),
+    /// The image is covered by the legacy `trust:` section but its rule accepts it unsigned.
+    #[error(
+        "the configuration's LinuxKit `trust:` section requires this image to be signed (LinuxKit checked Docker Content Trust signatures, which kit cannot verify), but the rule says `unsigned: accept`: add a rule with signers for it, or remove it from `trust:`"
+    )]
+    LegacyTrustRequiresSignature,
+    /// The signature manifest has too many layers.
+    #[error("signature manifest has {n_layers} layers, more than the {MAX_LAYERS} accepted")]
+    TooManyLayers {
+        /// How many.
+        n_layers: usize,
+    },
+    /// No signature at all.
+    #[error(
+        "no signature found: expected a cosign signature manifest tagged {tag} with at least one layer (sign with `cosign sign --key`)"
+    )]
+    NoSignatures {
+        /// The expected tag.
+        tag: String,
+    },
+    /// Fewer than `threshold` distinct signers verified.
+    #[error("{}", threshold_message(*.threshold, .signers, *.n_verified, .failures))]
+    ThresholdNotMet {
+        /// How many signers must sign.
+        threshold: usize,
+        /// The signers listed by the rule.
+        signers: Vec<String>,
+        /// How many verified with distinct signatures.
+        n_verified: usize,
+        /// What went wrong for each signer that did not verify.
+        failures: Vec<SignerFailure>,
+    },
+}
+
+fn threshold_message(
+    threshold: usize,
+    signers: &[String],
+    n_verified: usize,
+    failures: &[SignerFailure],
+) -> String {
+    let need = if threshold == 1 && signers.len() == 1 {
+        format!("needs a signature by {}", signers.join(""))
+    } else {
+        format!("needs signatures by {threshold} of [{}]", signers.join(", "))
+    };
+    let details: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    format!("{need}, {n_verified} verified: {}", details.join("; "))
+}
+
+/// Why one signer did not verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerFailure {
+    /// The signer's name.
+    pub signer: String,
+    /// Its description.
+    pub description: String,
+    /// What happened.
+    pub problem: SignerProblem,
+}
+
+impl fmt::Display for SignerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.signer, self.description, self.problem)
+    }
+}
+
+/// What went wrong for one signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignerProblem {
+    /// Each layer failed; one error per layer, in layer order.
+    Layers(Vec<CosignError>),
+    /// Its signatures verified, but only on layers already counted for other signers.
+    SignatureAlreadyCounted,
+    /// kit does not verify this kind of signer yet.
+    NotImplemented {
+        /// The signer kind.
+        kind: &'static str,
+    },
+}
+
+impl fmt::Display for SignerProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignerProblem::Layers(errors) => {
+                for (idx, err) in errors.iter().enumerate() {
+                    if idx > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "layer {idx}: {err}")?;
+                }
+                Ok(())
+            }
+            SignerProblem::SignatureAlreadyCounted => {
+                f.write_str("its only valid signatures already count for other signers")
+            }
+            SignerProblem::NotImplemented { kind } => {
+                write!(f, "{kind} verification is not implemented yet")
+            }
+        }
+    }
+}
+
+/// Verifies one pinned input under `policy` at time `now`.
+pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<Verdict, Refusal> {
+    // `now` is for keyless and Notation checks, which are not wired yet.
+    let _ = now;
+    let refuse = |rule: Option<String>, reason: RefusalReason| Refusal {
+        image: input.image.to_owned(),
+        digest: input.digest.to_owned(),
+        rule,
+        reason,
+    };
+    if let Err(err) = cosign::check_digest(input.digest) {
+        return Err(refuse(None, RefusalReason::BadDigest(err)));
+    }
+    let Some(policy_file) = policy.file() else {
+        return Err(refuse(
+            None,
+            RefusalReason::NoPolicy { repository: input.repository.to_owned() },
+        ));
+    };
+    let Some(matched) = policy.rule_for(input.repository) else {
+        return Err(refuse(
+            None,
+            RefusalReason::NoMatchingRule {
+                policy_file: policy_file.to_owned(),
+                repository: input.repository.to_owned(),
+            },
+        ));
+    };
+    let rule_label = matched.label();
+    let (signer_names, threshold, docker_reference) = match &matched.rule.requirement {
+        Requirement::UnsignedAccept => {
+            if policy.legacy_trust().covers(input.repository) {
+                return Err(refuse(Some(rule_label), RefusalReason::LegacyTrustRequiresSignature));
+            }
+            let warning = format!(
+                "{} accepted without signature verification (rule {rule_label} at {} says `unsigned: accept`)",
+                input.image, matched.rule.at
+            );
+            return Ok(Verdict {
+                image: input.image.to_owned(),
+                digest: input.digest.to_owned(),
+                rule: rule_label,
+                rule_at: matched.rule.at.clone(),
+                satisfied_by: Vec::new(),
+                warnings: vec![warning],
+            });
+        }
+        Requirement::Signed { signers, threshold, docker_reference } => {
+            (signers, *threshold, docker_reference)
+        }
+    };
+
+    let n_layers = input.cosign_layers.len();
+    if n_layers > MAX_LAYERS {
+        return Err(refuse(Some(rule_label), RefusalReason::TooManyLayers { n_layers }));
+    }
+    if n_layers == 0 {
+        let tag = cosign::signature_tag(input.digest).unwrap_or_default();
+        return Err(refuse(Some(rule_label), RefusalReason::NoSignatures { tag }));
+    }
+
+    let expected =
+        Expected { digest: input.digest, repository: input.repository, docker_reference };
+    // For each signer: the layers that verify, or why none does.
+    let mut verified: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut failures: BTreeMap<usize, SignerProblem> = BTreeMap::new();
+    for (signer_idx, name) in signer_names.iter().enumerate() {
+        let Some(signer) = policy.signer(name) else {
+            // The parser checks every name against the signer table; refusing is the safe
+            // answer should that ever be bypassed.
+            failures.insert(signer_idx, SignerProblem::NotImplemented { kind: "undefined signer" });
+            continue;
+        };
+        match signer {
+            Signer::CosignKey { key, rsa_scheme } => {
+                let mut ok_layers = Vec::new();
+                let mut errors = Vec::new();
+                for (layer_idx, layer) in input.cosign_layers.iter().enumerate() {
+                    match cosign::verify_layer(layer, key, *rsa_scheme, &expected) {
+                        Ok(_) => ok_layers.push(layer_idx),
+                        Err(err) => errors.push(err),
+                    }
+                }
+                if ok_layers.is_empty() {
+                    failures.insert(signer_idx, SignerProblem::Layers(errors));
+                } else {
+                    verified.push((signer_idx, ok_layers));
+                }
+            }
+            Signer::Keyless { .. } => {
+                failures.insert(signer_idx, SignerProblem::NotImplemented { kind: "keyless" });
+            }
+            Signer::Notation { .. } => {
+                failures.insert(signer_idx, SignerProblem::NotImplemented { kind: "notation" });
+            }
+        }
+    }
+
+    let assignment = max_matching(&verified, n_layers);
+    let mut satisfied_by = Vec::new();
+    for (signer_idx, layers) in &verified {
+        match assignment.get(signer_idx) {
+            Some(layer_idx) => {
+                let name = &signer_names[*signer_idx];
+                // `verified` only holds signers found in the policy above.
+                let description = policy.signer(name).map(Signer::describe).unwrap_or_default();
+                let key_id = match policy.signer(name) {
+                    Some(Signer::CosignKey { key, .. }) => Some(key.id().clone()),
+                    _ => None,
+                };
+                let signature = input
+                    .cosign_layers
+                    .get(*layer_idx)
+                    .map(|l| l.descriptor.digest.clone())
+                    .unwrap_or_default();
+                satisfied_by.push(SignerId { name: name.clone(), description, key_id, signature });
+            }
+            None => {
+                debug_assert!(!layers.is_empty());
+                failures.insert(*signer_idx, SignerProblem::SignatureAlreadyCounted);
+            }
+        }
+    }
+
+    if satisfied_by.len() >= threshold {
+        return Ok(Verdict {
+            image: input.image.to_owned(),
+            digest: input.digest.to_owned(),
+            rule: rule_label,
+            rule_at: matched.rule.at.clone(),
+            satisfied_by,
+            warnings: Vec::new(),
+        });
+    }
+    let failures = failures
+        .into_iter()
+        .map(|(signer_idx, problem)| {
+            let name = signer_names[signer_idx].clone();
+            let description = policy.signer(&name).map(Signer::describe).unwrap_or_default();
+            SignerFailure { signer: name, description, problem }
+        })
+        .collect();
+    Err(refuse(
+        Some(rule_label),
+        RefusalReason::ThresholdNotMet {
+            threshold,
+            signers: signer_names.clone(),
+            n_verified: satisfied_by.len(),
+            failures,
+        },
+    ))
+}
+
+/// A maximum matching of signers to distinct layers (Kuhn's augmenting paths; tiny inputs:
+/// at most a few signers and [`MAX_LAYERS`] layers). Returns signer index → layer index.
+fn max_matching(verified: &[(usize, Vec<usize>)], n_layers: usize) -> BTreeMap<usize, usize> {
+    // layer_owner[layer] = position in `verified` of the signer holding it.
+    let mut layer_owner: Vec<Option<usize>> = vec![None; n_layers];
+    for pos in 0..verified.len() {
+        let mut visited = vec![false; n_layers];
+        augment(pos, verified, &mut layer_owner, &mut visited);
+    }
+    let mut assignment = BTreeMap::new();
+    for (layer_idx, owner) in layer_owner.iter().enumerate() {
+        if let Some(pos) = owner {
+            assignment.insert(verified[*pos].0, layer_idx);
+        }
+    }
+    assignment
+}
+
+fn augment(
+    pos: usize,
+    verified: &[(usize, Vec<usize>)],
+    layer_owner: &mut [Option<usize>],
+    visited: &mut [bool],
+) -> bool {
+    for &layer_idx in &verified[pos].1 {
+        if visited[layer_idx] {
+            continue;
+        }
+        visited[layer_idx] = true;
+        let free = match layer_owner[layer_idx] {
+            None => true,
+            Some(other) => augment(other, verified, layer_owner, visited),
+        };
+        if free {
+            layer_owner[layer_idx] = Some(pos);
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests;
