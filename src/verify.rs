@@ -37,6 +37,10 @@
 //! is [`SignatureFinder`] (a `referrers` lookup beside the tag lookup) and [`FoundSignatures`]
 //! (`#[non_exhaustive]`, so bundles and envelopes can be added beside the cosign layers).
 
+// Errors here carry context (image, rule, policy file and line) and are built once per refused
+// input, never in a hot loop, so their size does not matter (as in `signing`).
+#![allow(clippy::result_large_err)]
+
 pub mod find;
 mod policy_file;
 
@@ -168,8 +172,8 @@ pub enum VerifyError {
     /// The policy refused the image (no policy, no rule, no or bad signatures, …).
     #[error("{refusal}{}", searched_suffix(.searched))]
     Refused {
-        /// `signing`'s refusal: image, rule, reason.
-        refusal: Refusal,
+        /// `signing`'s refusal: image, rule, reason (boxed: it is large and rare).
+        refusal: Box<Refusal>,
         /// Where signatures were looked for, when none were found.
         searched: Option<String>,
     },
@@ -309,9 +313,9 @@ pub fn verify_image(
         });
     }
     let pinned = locked.and_then(|r| r.signature_manifest.as_ref()).map(|m| &m.digest);
-    let found =
-        if needs_signatures(policy, &repository) { finder.find(image, pinned)? } else { None };
-    if let (Some(manifest), None) = (pinned, &found) {
+    let looked = needs_signatures(policy, &repository);
+    let found = if looked { finder.find(image, pinned)? } else { None };
+    if looked && let (Some(manifest), None) = (pinned, &found) {
         return Err(VerifyError::LockedSignaturesMissing {
             image: image.written.to_owned(),
             manifest: manifest.clone(),
@@ -327,8 +331,8 @@ pub fn verify_image(
         cosign_layers: layers,
     };
     let verdict = signing::verify(policy, &input, now).map_err(|refusal| VerifyError::Refused {
-        refusal,
-        searched: found.is_none().then(|| finder.location()),
+        refusal: Box::new(refusal),
+        searched: (looked && found.is_none()).then(|| finder.location()),
     })?;
     let record = record_of(&verdict, image.digest, found.as_ref());
     Ok(Verified { verdict, record, signatures_from: found.map(|f| f.location) })
