@@ -28,7 +28,10 @@
 //!   LinuxKit's fully expanded form (the cache name).
 //! - `index` is present when the reference named an index (multi-platform image).
 //! - `platforms` is keyed by `os/architecture[/variant]`, one entry per `--arch` locked.
-//! - `verifiedBy` is filled in by signature verification (`null` until it runs).
+//! - `verifiedBy` is filled in by signature verification (`null` until it runs): the root
+//!   digest verified, the policy rule, the signature manifest and the signers (key ids and
+//!   signature digests); see [`crate::verify::VerifiedBy`]. `kit build --locked` verifies again
+//!   from exactly that signature manifest.
 //!
 //! `kit build --locked` resolves every image through [`resolve_locked`]: an image or platform
 //! missing from the lock is refused, and so is one whose manifest, config or layers differ.
@@ -83,8 +86,8 @@ pub struct LockedPlatform {
     pub config: LockedBlob,
     /// The layers, base first.
     pub layers: Vec<LockedBlob>,
-    /// What verified the image (signature verification's verdict); `null` until it runs.
-    pub verified_by: Option<serde_json::Value>,
+    /// What verified the image (see [`crate::verify::VerifiedBy`]); `null` until it runs.
+    pub verified_by: Option<crate::verify::VerifiedBy>,
 }
 
 /// A blob's media type, digest and size.
@@ -204,6 +207,26 @@ impl Lockfile {
                 verified_by: None,
             },
         );
+    }
+
+    /// Records what verified the image written as `written`, on every locked platform whose
+    /// root digest (index, else manifest) is the verified one; returns how many it updated.
+    pub fn record_verification(
+        &mut self,
+        written: &str,
+        verified: &crate::verify::VerifiedBy,
+    ) -> usize {
+        let Some(image) = self.images.get_mut(written) else { return 0 };
+        let index = image.index.as_ref().map(|i| i.digest.clone());
+        let mut n_updated = 0;
+        for locked in image.platforms.values_mut() {
+            let root = index.as_ref().unwrap_or(&locked.manifest.digest);
+            if root == &verified.digest {
+                locked.verified_by = Some(verified.clone());
+                n_updated += 1;
+            }
+        }
+        n_updated
     }
 
     /// The lockfile's text: pretty JSON with a trailing newline.

@@ -1,0 +1,400 @@
+//! Finding the cosign signatures of a pinned digest in OCI layouts, the cache and registries.
+//!
+//! cosign stores the signatures of image `R@D` as an image manifest tagged `sha256-<hex of D>.sig`
+//! in the same repository (cosign `specs/SIGNATURE_SPEC.md`, "Tag-based Discovery"); each of
+//! its layers is one signature (see [`signing::cosign`]). A missing signature manifest means no
+//! signatures: the policy then refuses, with its explanation.
+//!
+//! # Where
+//!
+//! - Registry ([`RegistryFinder`]): `GET /v2/<repo>/manifests/sha256-<hex>.sig`, then its config
+//!   and payload blobs, every one checked against its digest while it streams. The manifest and
+//!   its blobs are stored in the cache under the name `<registry>/<repo>:sha256-<hex>.sig` (the
+//!   fully expanded form kit uses for every cached image), so a later offline or `--locked`
+//!   build verifies again without the network.
+//! - OCI layout or the cache ([`LayoutFinder`]): the entry of `index.json` whose
+//!   `org.opencontainers.image.ref.name` names the signature tag, with the layout's usual
+//!   matching rules: the fully expanded `<registry>/<repo>:sha256-<hex>.sig` (what kit's cache
+//!   and LinuxKit-style layouts hold) or any spelling that expands to it
+//!   (`linuxkit/init:sha256-<hex>.sig`), else the short tag `sha256-<hex>.sig` alone (what
+//!   `skopeo copy … oci:DIR:sha256-<hex>.sig` and umoci write). The full name wins when both
+//!   exist. The manifest, its config and its layers are blobs of the same layout.
+//!   See "Layout format" below.
+//! - A signature manifest pinned by digest (`--locked`): found by digest alone, in a layout or
+//!   the cache (`blobs/sha256/<hex>`), or fetched from the registry as `<repo>@<digest>`.
+//! - Sigstore bundles and Notation signatures through OCI 1.1 referrers: not yet. They will be a
+//!   second lookup of [`SignatureFinder`] and new fields of [`FoundSignatures`].
+//!
+//! [`SignatureSources`] strings these together the way the build needs them, and
+//! [`FirstFound`] for any other order: the first place that has a signature manifest wins (no
+//! union across places, so an offline layout never triggers a network request).
+//!
+//! # Layout format (for tools that sign images into a layout)
+//!
+//! To carry a cosign signature of image digest `D` in an OCI layout, write:
+//! 1. the payload blob, the exact bytes
+//!    `{"critical":{"identity":{"docker-reference":"<registry>/<repo>"},"image":{"docker-manifest-digest":"<D>"},"type":"cosign container image signature"},"optional":null}`;
+//! 2. a config blob (cosign writes
+//!    `{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["<payload digest>"]},"config":{}}`);
+//! 3. an image manifest (`application/vnd.oci.image.manifest.v1+json`) with that config
+//!    (`application/vnd.oci.image.config.v1+json`) and one layer per signature:
+//!    `{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"<payload digest>","size":<n>,"annotations":{"dev.cosignproject.cosign/signature":"<standard padded base64 of the signature>"}}`,
+//!    the signature being ECDSA P-256/SHA-256 (DER), Ed25519 or RSA PKCS#1 v1.5/SHA-256 over the
+//!    payload bytes (`openssl dgst -sha256 -sign key.pem payload`);
+//! 4. an `index.json` entry for that manifest with
+//!    `"annotations":{"org.opencontainers.image.ref.name":"<registry>/<repo>:sha256-<hex of D>.sig"}`
+//!    (or the short `sha256-<hex of D>.sig`).
+//!
+//! `D` is the digest the image's own name points at in the layout (for a multi-platform image,
+//! the index).
+
+use std::sync::Arc;
+
+use signing::cosign::{MAX_PAYLOAD_BYTES, SignatureLayer, SignatureManifest, signature_tag};
+
+use super::{ImageToVerify, VerifyError};
+use crate::cache::Cache;
+use crate::digest::Digest;
+use crate::fetch::{FetchError, PullPolicy, Registry};
+use crate::oci::spec::{MAX_JSON_BYTES, Manifest, parse_manifest};
+use crate::oci::{Descriptor, OciLayout};
+use crate::reference::Reference;
+
+/// Largest signature-manifest config blob fetched (cosign's is a few hundred bytes).
+pub const MAX_SIGNATURE_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Signatures found for one digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FoundSignatures {
+    /// Where they were found, for messages (`OCI layout /x`, `registry 127.0.0.1:5000`).
+    pub location: String,
+    /// The signature manifest's descriptor.
+    pub manifest: Descriptor,
+    /// Its layers with their payload bytes (each checked against its digest when read).
+    pub layers: Vec<SignatureLayer>,
+}
+
+/// A place that may hold the signatures of an image.
+pub trait SignatureFinder {
+    /// A short description for messages.
+    fn location(&self) -> String;
+
+    /// The cosign signatures of `image.digest`: `Ok(None)` when there is no signature manifest
+    /// here. With `pinned`, only the signature manifest of that digest is acceptable.
+    fn find(
+        &self,
+        image: &ImageToVerify<'_>,
+        pinned: Option<&Digest>,
+    ) -> Result<Option<FoundSignatures>, VerifyError>;
+}
+
+/// The name of `image`'s signature manifest: `<registry>/<repo>:sha256-<hex>.sig`.
+pub fn signature_ref_name(image: &ImageToVerify<'_>) -> Result<Reference, VerifyError> {
+    let digest = image.digest.to_string();
+    let refused = |reason| VerifyError::SignatureManifest {
+        image: image.written.to_owned(),
+        location: "(none)".to_owned(),
+        manifest: image.digest.clone(),
+        problem: reason,
+    };
+    let tag = signature_tag(&digest).map_err(|e| refused(e.to_string()))?;
+    Reference::new(image.reference.registry(), image.reference.repository(), Some(&tag), None)
+        .map_err(|e| refused(e.to_string()))
+}
+
+/// Signatures in an OCI image layout (a `--source` directory or the cache).
+#[derive(Debug, Clone, Copy)]
+pub struct LayoutFinder<'a> {
+    /// The layout.
+    pub layout: &'a OciLayout,
+    /// How messages name it (`OCI layout /x`, `cache /y`).
+    pub label: &'a str,
+}
+
+impl SignatureFinder for LayoutFinder<'_> {
+    fn location(&self) -> String {
+        self.label.to_owned()
+    }
+
+    fn find(
+        &self,
+        image: &ImageToVerify<'_>,
+        pinned: Option<&Digest>,
+    ) -> Result<Option<FoundSignatures>, VerifyError> {
+        let oci_err = |source| VerifyError::Oci { image: image.written.to_owned(), source };
+        let digest = match pinned {
+            Some(digest) if self.layout.has_blob(digest) => digest.clone(),
+            Some(_) => return Ok(None),
+            None => {
+                let name = signature_ref_name(image)?.to_string();
+                match self.layout.find(&name) {
+                    Ok(descriptor) => descriptor.digest,
+                    Err(crate::oci::Error::RefNotFound { .. }) => return Ok(None),
+                    Err(other) => return Err(oci_err(other)),
+                }
+            }
+        };
+        read_signatures(self.layout, self.label, image, &digest).map(Some)
+    }
+}
+
+/// Reads the signature manifest `digest` and its payloads from `layout`, all verified.
+fn read_signatures(
+    layout: &OciLayout,
+    label: &str,
+    image: &ImageToVerify<'_>,
+    digest: &Digest,
+) -> Result<FoundSignatures, VerifyError> {
+    let oci_err = |source| VerifyError::Oci { image: image.written.to_owned(), source };
+    let bytes = layout.read_blob_bytes(digest, MAX_JSON_BYTES).map_err(oci_err)?;
+    let (manifest, parsed) = parse_signature_manifest(&bytes, None, label, image, digest)?;
+    let mut layers = Vec::new();
+    for descriptor in parsed.layers {
+        let layer_digest: Digest =
+            descriptor.digest.parse().map_err(|e: crate::digest::DigestError| {
+                bad_manifest(label, image, digest, format!("layer digest: {e}"))
+            })?;
+        let payload =
+            layout.read_blob_bytes(&layer_digest, limit_of(&descriptor)).map_err(oci_err)?;
+        layers.push(SignatureLayer { descriptor, payload });
+    }
+    Ok(FoundSignatures { location: label.to_owned(), manifest, layers })
+}
+
+/// How many bytes of a payload to read: its declared size, which the checks before fetching
+/// bound by [`MAX_PAYLOAD_BYTES`] (plus one, so an oversized blob is reported, not truncated).
+fn limit_of(descriptor: &signing::cosign::LayerDescriptor) -> u64 {
+    let max = u64::try_from(MAX_PAYLOAD_BYTES).unwrap_or(u64::MAX);
+    descriptor.size.min(max).saturating_add(1)
+}
+
+fn bad_manifest(
+    location: &str,
+    image: &ImageToVerify<'_>,
+    digest: &Digest,
+    problem: String,
+) -> VerifyError {
+    VerifyError::SignatureManifest {
+        image: image.written.to_owned(),
+        location: location.to_owned(),
+        manifest: digest.clone(),
+        problem,
+    }
+}
+
+/// Parses a signature manifest: an image manifest (not an index), at most
+/// [`signing::cosign::MAX_LAYERS`] layers, each payload at most [`MAX_PAYLOAD_BYTES`] and the
+/// config at most [`MAX_SIGNATURE_CONFIG_BYTES`] (checked before anything is fetched).
+fn parse_signature_manifest(
+    bytes: &[u8],
+    listed_media_type: Option<&str>,
+    location: &str,
+    image: &ImageToVerify<'_>,
+    digest: &Digest,
+) -> Result<(Descriptor, SignatureManifest), VerifyError> {
+    let bad = |problem: String| bad_manifest(location, image, digest, problem);
+    let what = format!("{}: signature manifest {digest}", image.written);
+    let raw = parse_manifest(Arc::from(bytes), listed_media_type, &what)
+        .map_err(|e| bad(e.to_string()))?;
+    let Manifest::Image(manifest) = &raw.value else {
+        return Err(bad(format!("expected an image manifest, found {}", raw.media_type)));
+    };
+    if manifest.config.size > MAX_SIGNATURE_CONFIG_BYTES {
+        return Err(bad(format!(
+            "config is {} bytes, more than the {MAX_SIGNATURE_CONFIG_BYTES} accepted",
+            manifest.config.size
+        )));
+    }
+    let parsed = SignatureManifest::parse(bytes).map_err(|e| bad(e.to_string()))?;
+    for (idx, layer) in parsed.layers.iter().enumerate() {
+        if layer.size > u64::try_from(MAX_PAYLOAD_BYTES).unwrap_or(u64::MAX) {
+            return Err(bad(format!(
+                "layer {idx} is {} bytes, more than the {MAX_PAYLOAD_BYTES} accepted for a signature payload",
+                layer.size
+            )));
+        }
+    }
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    Ok((Descriptor::new(&raw.media_type, digest.clone(), size), parsed))
+}
+
+/// Signatures in a registry, stored in the cache as they are fetched.
+#[derive(Clone, Copy)]
+pub struct RegistryFinder<'a> {
+    /// The registry client.
+    pub registry: &'a Registry,
+    /// The cache the signatures are stored in (and read back from, verified).
+    pub cache: &'a Cache,
+}
+
+impl SignatureFinder for RegistryFinder<'_> {
+    fn location(&self) -> String {
+        "the registry".to_owned()
+    }
+
+    fn find(
+        &self,
+        image: &ImageToVerify<'_>,
+        pinned: Option<&Digest>,
+    ) -> Result<Option<FoundSignatures>, VerifyError> {
+        let fetch_err = |source| VerifyError::Fetch { image: image.written.to_owned(), source };
+        let cache_err = |source| VerifyError::Cache { image: image.written.to_owned(), source };
+        let name = signature_ref_name(image)?;
+        let request = match pinned {
+            Some(digest) => name.with_digest(digest.clone()),
+            None => name.clone(),
+        };
+        let location = format!("registry {}", image.reference.registry());
+        let (root, _, documents) = match self.registry.resolve(&request, &[]) {
+            Ok(resolution) => resolution,
+            Err(FetchError::NotFound { .. }) => return Ok(None),
+            Err(other) => return Err(fetch_err(other)),
+        };
+        let Some(bytes) = documents.get(&root.digest) else {
+            return Err(bad_manifest(
+                &location,
+                image,
+                &root.digest,
+                "the registry client returned no manifest bytes".to_owned(),
+            ));
+        };
+        let (_, parsed) = parse_signature_manifest(
+            bytes,
+            Some(&root.media_type),
+            &location,
+            image,
+            &root.digest,
+        )?;
+        let raw = parse_manifest(bytes.clone(), Some(&root.media_type), &location)
+            .map_err(|source| VerifyError::Oci { image: image.written.to_owned(), source })?;
+        let Manifest::Image(manifest) = raw.value else {
+            // parse_signature_manifest refused indexes above.
+            return Err(bad_manifest(
+                &location,
+                image,
+                &root.digest,
+                "not an image manifest".into(),
+            ));
+        };
+        let mut blobs = vec![manifest.config.clone()];
+        blobs.extend(manifest.layers.iter().cloned());
+        let pinned_request = name.with_digest(root.digest.clone());
+        {
+            // Hold the writers' lock from the first blob until the name is in index.json, so
+            // `kit cache prune` cannot delete the blobs in between.
+            let _guard = self.cache.write_guard().map_err(cache_err)?;
+            self.registry.fetch_blobs(self.cache, &pinned_request, &blobs).map_err(fetch_err)?;
+            self.cache.put_blob(&root.digest, bytes).map_err(cache_err)?;
+            self.cache.add_ref(&name.to_string(), &root).map_err(cache_err)?;
+        }
+        debug_assert_eq!(parsed.layers.len(), manifest.layers.len());
+        let mut found = read_signatures(self.cache.layout(), &location, image, &root.digest)?;
+        found.location = location;
+        Ok(Some(found))
+    }
+}
+
+/// Tries finders in order; the first that has a signature manifest wins.
+pub struct FirstFound<'a>(pub Vec<&'a dyn SignatureFinder>);
+
+impl SignatureFinder for FirstFound<'_> {
+    fn location(&self) -> String {
+        let places: Vec<String> = self.0.iter().map(|f| f.location()).collect();
+        if places.is_empty() { "no place".to_owned() } else { places.join(", then ") }
+    }
+
+    fn find(
+        &self,
+        image: &ImageToVerify<'_>,
+        pinned: Option<&Digest>,
+    ) -> Result<Option<FoundSignatures>, VerifyError> {
+        for finder in &self.0 {
+            if let Some(found) = finder.find(image, pinned)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The places the build looks for signatures, in this order:
+/// 1. the `--source` layouts, in order (offline);
+/// 2. by `pull`, like the images themselves: [`PullPolicy::IfMissing`] the cache, then the
+///    registry; [`PullPolicy::Always`] the registry (the cache when there is no registry);
+///    [`PullPolicy::Never`] the cache only. `registry: None` never opens a connection.
+///
+/// Under `--locked` pass the lockfile's record to [`super::verify_image`]: the pinned signature
+/// manifest is then found by digest in the same places, the cache before the registry.
+pub struct SignatureSources<'a> {
+    /// `--source` OCI layouts with their labels.
+    pub layouts: Vec<(OciLayout, String)>,
+    /// The cache.
+    pub cache: &'a Cache,
+    /// The registry client, when network access is allowed.
+    pub registry: Option<&'a Registry>,
+    /// The pull policy of the build.
+    pub pull: PullPolicy,
+    cache_label: String,
+}
+
+impl<'a> SignatureSources<'a> {
+    /// The usual sources: `layouts` (labelled `OCI layout <dir>`), then the cache and the
+    /// registry as `pull` says.
+    pub fn new(
+        layouts: &[OciLayout],
+        cache: &'a Cache,
+        registry: Option<&'a Registry>,
+        pull: PullPolicy,
+    ) -> SignatureSources<'a> {
+        let layouts = layouts
+            .iter()
+            .map(|l| (l.clone(), format!("OCI layout {}", l.root().display())))
+            .collect();
+        let cache_label = format!("cache {}", cache.root().display());
+        SignatureSources { layouts, cache, registry, pull, cache_label }
+    }
+
+    fn with_finders<T>(&self, run: impl FnOnce(&FirstFound<'_>) -> T) -> T {
+        let layout_finders: Vec<LayoutFinder<'_>> =
+            self.layouts.iter().map(|(layout, label)| LayoutFinder { layout, label }).collect();
+        let cache = LayoutFinder { layout: self.cache.layout(), label: &self.cache_label };
+        let registry = self.registry.map(|registry| RegistryFinder { registry, cache: self.cache });
+        let mut order: Vec<&dyn SignatureFinder> =
+            layout_finders.iter().map(|f| f as &dyn SignatureFinder).collect();
+        match (self.pull, &registry) {
+            (PullPolicy::Always, Some(registry)) => order.push(registry),
+            (PullPolicy::IfMissing, Some(registry)) => {
+                order.push(&cache);
+                order.push(registry);
+            }
+            _ => order.push(&cache),
+        }
+        run(&FirstFound(order))
+    }
+}
+
+impl SignatureFinder for SignatureSources<'_> {
+    fn location(&self) -> String {
+        self.with_finders(|f| f.location())
+    }
+
+    fn find(
+        &self,
+        image: &ImageToVerify<'_>,
+        pinned: Option<&Digest>,
+    ) -> Result<Option<FoundSignatures>, VerifyError> {
+        // A pinned manifest is immutable: the cache is always as good as the registry for it.
+        if pinned.is_some() && self.pull == PullPolicy::Always {
+            let sources = SignatureSources {
+                layouts: self.layouts.clone(),
+                cache: self.cache,
+                registry: self.registry,
+                pull: PullPolicy::IfMissing,
+                cache_label: self.cache_label.clone(),
+            };
+            return sources.with_finders(|f| f.find(image, pinned));
+        }
+        self.with_finders(|f| f.find(image, pinned))
+    }
+}
