@@ -40,13 +40,16 @@
 // policy error, never in a hot loop, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod bundle;
 pub mod cosign;
 pub mod json;
 pub mod keys;
+pub mod merkle;
 pub mod policy;
 pub mod rekor;
 pub mod trusted_root;
 pub mod verify;
+pub mod x509;
 
 pub use keys::{KeyId, PublicKey};
 pub use policy::{LegacyTrust, Policy, PolicyError, PolicyFile};
@@ -65,7 +68,7 @@ pub mod __fuzz {
         let _ = crate::cosign::SignatureManifest::parse(data);
         let _ = crate::trusted_root::TrustedRoot::parse(data);
         let _ = crate::PublicKey::from_pem(data);
-        let root = crate::trusted_root::TrustedRoot { tlogs: Vec::new() };
+        let root = crate::trusted_root::TrustedRoot::default();
         if let (Ok(text), Ok(key)) = (std::str::from_utf8(data), crate::PublicKey::from_pem(data)) {
             let _ = crate::rekor::verify_bundle_annotation(text, data, data, &key, &root);
         }
