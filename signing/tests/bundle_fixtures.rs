@@ -750,3 +750,17 @@ fn policy_refusal_names_each_bundle() {
     let refusal = verify_image(&p, f, &[]).unwrap_err().to_string();
     assert!(refusal.contains("no signature found"), "{refusal}");
 }
+
+#[test]
+fn every_corrupted_certificate_byte_is_refused_without_panic() {
+    let Some(f) = fixtures() else { return };
+    let b = f.json("good-dsse.json");
+    let der = b64(b["verificationMaterial"]["certificate"]["rawBytes"].as_str().unwrap());
+    for at in 0..der.len() {
+        let mut bad = der.clone();
+        bad[at] ^= 0x80;
+        let mut b = b.clone();
+        b["verificationMaterial"]["certificate"]["rawBytes"] = enc(&bad).into();
+        assert!(f.verify(&to_bytes(&b)).is_err(), "byte {at} flipped was accepted");
+    }
+}
