@@ -1,1 +1,367 @@
 //! The build pipeline: configuration to artifacts, one stage after another.
+//!
+//! 1. Every image the configuration names is resolved to digests for the target platform: from
+//!    the local sources first (OCI layouts and archives given with `--source`), then from the
+//!    cache, then from its registry.
+//! 2. Each image's layers are decoded once into verified, uncompressed layer files and merged
+//!    into an in-memory tree whose file contents point into those files.
+//! 3. The LinuxKit layout is assembled from the configuration and the trees.
+//! 4. Each requested format is written to a temporary file and renamed into place.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use formats::tree::{Content, ContentSource, Meta, Node, NodeKind, Tree};
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::fetch::{self, PullPolicy, Registry};
+use crate::linuxkit::input::Assembly;
+use crate::linuxkit::{self, AssembleOptions, Assembled, HostFiles, ImageMap};
+use crate::oci::{self, ImageSource, Platform};
+use crate::output::{AtomicFile, Format};
+use crate::reference::Reference;
+use crate::tree::{LayerFiles, merge_image};
+
+/// Everything a build needs besides the configuration.
+pub struct BuildRequest<'a> {
+    /// The formats to write, each once.
+    pub formats: Vec<Format>,
+    /// Where the outputs go.
+    pub destination: Destination,
+    /// Base name of the outputs (`NAME.tar`, `NAME-kernel`, …).
+    pub name: String,
+    /// Target platform.
+    pub platform: Platform,
+    /// Time of every generated entry, in seconds since the Unix epoch.
+    pub epoch: i64,
+    /// Local image sources, searched before the cache, in order.
+    pub sources: Vec<Box<dyn ImageSource + 'a>>,
+    /// The image cache.
+    pub cache: &'a Cache,
+    /// The registry client, or `None` to work offline.
+    pub registry: Option<&'a Registry>,
+    /// When to ask the registry about an image the cache already has.
+    pub pull: PullPolicy,
+    /// Reads `files[].source` and renders `metadata:` entries.
+    pub host: &'a dyn HostFiles,
+}
+
+/// Where outputs are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Into this directory, with LinuxKit's file names.
+    Directory(PathBuf),
+    /// The single streamable output to this file (`-o FILE`).
+    File(PathBuf),
+    /// The single streamable output to standard output (`-o -`).
+    Stdout,
+}
+
+/// What a build did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildReport {
+    /// Each image the configuration names (as written), with where it came from and its digest.
+    pub images: Vec<ImageReport>,
+    /// The files written, in order.
+    pub outputs: Vec<PathBuf>,
+}
+
+/// One input image of a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReport {
+    /// The reference as written in the configuration.
+    pub reference: String,
+    /// Where it was read from (`OCI layout DIR`, `cache`, …).
+    pub source: String,
+    /// The digest of its manifest for the target platform.
+    pub manifest_digest: String,
+}
+
+/// Why a build failed. Each variant names the image, file or output it concerns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// An image could not be resolved or fetched.
+    #[error("image {reference} ({location})")]
+    Fetch {
+        /// The reference as written.
+        reference: String,
+        /// Where the configuration names it.
+        location: String,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An image's layers could not be merged.
+    #[error("image {reference}")]
+    Merge {
+        /// The reference as written.
+        reference: String,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The LinuxKit layout could not be assembled.
+    #[error(transparent)]
+    Assemble(#[from] linuxkit::Error),
+    /// An output could not be written.
+    #[error("writing {path}")]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// The request itself is inconsistent.
+    #[error("{0}")]
+    Request(String),
+}
+
+/// Runs a build of `config` and writes the requested outputs.
+pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
+    check_request(config, request)?;
+    if let Destination::Directory(dir) = &request.destination {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| BuildError::Write { path: dir.clone(), source })?;
+    }
+    let layers = LayerFiles::new(request.cache.layout().root().join("kit-layers"))
+        .map_err(|e| BuildError::Request(format!("cannot prepare the layer store: {e}")))?;
+
+    let mut images = BTreeMap::new();
+    let mut reports = Vec::new();
+    for (_section, image_ref, location) in config.images() {
+        if images.contains_key(&image_ref.written) {
+            continue;
+        }
+        let (resolved, source_name) = resolve(request, &image_ref.reference, &image_ref.written)
+            .map_err(|source| BuildError::Fetch {
+                reference: image_ref.written.clone(),
+                location: location.to_string(),
+                source,
+            })?;
+        let tree = match &source_name {
+            Resolved::Local(idx) => merge_image(request.sources[*idx].as_ref(), &resolved, &layers),
+            Resolved::Cache => merge_image(request.cache.layout(), &resolved, &layers),
+        }
+        .map_err(|e| BuildError::Merge {
+            reference: image_ref.written.clone(),
+            source: Box::new(e),
+        })?;
+        let image = linuxkit::ResolvedImage::new(
+            &image_ref.reference,
+            tree,
+            resolved.config.value.config.as_ref(),
+        )?;
+        reports.push(ImageReport {
+            reference: image_ref.written.clone(),
+            source: match source_name {
+                Resolved::Local(idx) => request.sources[idx].location(),
+                Resolved::Cache => format!("cache {}", request.cache.layout().root().display()),
+            },
+            manifest_digest: resolved.manifest_digest().to_string(),
+        });
+        images.insert(image_ref.written.clone(), image);
+    }
+
+    let assembly = Assembly::from(config);
+    let image_map = ImageMap { images, source: layers };
+    let options =
+        AssembleOptions { epoch: request.epoch, arch: request.platform.architecture.clone() };
+    let assembled = linuxkit::assemble(&assembly, &image_map, request.host, &options)?;
+    let outputs = write_outputs(&assembled, &image_map.source, request)?;
+    Ok(BuildReport { images: reports, outputs })
+}
+
+enum Resolved {
+    Local(usize),
+    Cache,
+}
+
+type DynError = Box<dyn std::error::Error + Send + Sync>;
+
+fn resolve(
+    request: &BuildRequest<'_>,
+    reference: &Reference,
+    written: &str,
+) -> Result<(oci::ResolvedImage, Resolved), DynError> {
+    for (idx, source) in request.sources.iter().enumerate() {
+        match source.resolve(written, &request.platform) {
+            Ok(image) => return Ok((image, Resolved::Local(idx))),
+            Err(oci::Error::RefNotFound { .. }) => continue,
+            Err(other) => return Err(Box::new(other)),
+        }
+    }
+    let image = fetch::ensure_image(
+        request.cache,
+        request.registry,
+        reference,
+        &request.platform,
+        request.pull,
+    )?;
+    Ok((image, Resolved::Cache))
+}
+
+fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), BuildError> {
+    if request.formats.is_empty() {
+        return Err(BuildError::Request("no output format requested".to_owned()));
+    }
+    if !matches!(request.destination, Destination::Directory(_)) {
+        let streamable = request.formats.len() == 1 && request.formats[0].is_streamable();
+        if !streamable {
+            return Err(BuildError::Request(
+                "-o writes a single output and works only with --format tar".to_owned(),
+            ));
+        }
+    }
+    let needs_kernel = request.formats.iter().any(|f| *f != Format::Tar);
+    if needs_kernel && config.kernel.as_ref().and_then(|k| k.image.as_ref()).is_none() {
+        return Err(BuildError::Request(format!(
+            "the {} format needs a kernel image, and the configuration has none",
+            request.formats.iter().find(|f| **f != Format::Tar).map_or("", |f| f.name())
+        )));
+    }
+    Ok(())
+}
+
+fn write_outputs(
+    assembled: &Assembled,
+    source: &dyn ContentSource,
+    request: &BuildRequest<'_>,
+) -> Result<Vec<PathBuf>, BuildError> {
+    let mut written = Vec::new();
+    for format in &request.formats {
+        match (&request.destination, format) {
+            (Destination::Stdout, _) => {
+                let stdout = io::stdout();
+                let mut out = io::BufWriter::new(stdout.lock());
+                write_tar(&assembled.root, source, &mut out)
+                    .and_then(|()| out.flush())
+                    .map_err(|source| BuildError::Write { path: PathBuf::from("-"), source })?;
+            }
+            (Destination::File(path), _) => {
+                written.push(atomic(path, |out| write_tar(&assembled.root, source, out))?);
+            }
+            (Destination::Directory(dir), Format::Tar) => {
+                let path = dir.join(format!("{}.tar", request.name));
+                written.push(atomic(&path, |out| write_tar(&assembled.root, source, out))?);
+            }
+            (Destination::Directory(dir), Format::KernelInitrd) => {
+                let names = format.file_names(&request.name);
+                let kernel = kernel_content(assembled)?;
+                written
+                    .push(atomic(&dir.join(&names[0]), |out| copy_content(kernel, source, out))?);
+                written.push(atomic(&dir.join(&names[1]), |out| {
+                    write_initrd(assembled, source, out)
+                })?);
+                written.push(atomic(&dir.join(&names[2]), |out| {
+                    out.write_all(assembled.cmdline.as_bytes())
+                })?);
+            }
+            (Destination::Directory(dir), Format::TarKernelInitrd) => {
+                let path = dir.join(&format.file_names(&request.name)[0]);
+                written.push(atomic(&path, |out| {
+                    write_tar_kernel_initrd(assembled, source, request.epoch, out)
+                })?);
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<PathBuf, BuildError> {
+    let fail = |source| BuildError::Write { path: path.to_path_buf(), source };
+    let mut file = AtomicFile::create(path).map_err(fail)?;
+    write(&mut file).map_err(fail)?;
+    file.commit().map_err(fail)
+}
+
+fn write_tar(root: &Tree, source: &dyn ContentSource, out: &mut dyn Write) -> io::Result<()> {
+    let options = formats::tar::TarOptions { pax_origin: true };
+    formats::tar::write(root, source, &options, out).map_err(io::Error::other)
+}
+
+fn kernel_content(assembled: &Assembled) -> Result<&Content, BuildError> {
+    assembled
+        .kernel
+        .as_ref()
+        .ok_or_else(|| BuildError::Request("the kernel image did not provide a kernel".to_owned()))
+}
+
+fn copy_content(
+    content: &Content,
+    source: &dyn ContentSource,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut reader = content.open(source)?;
+    let copied = io::copy(&mut reader, out)?;
+    if copied != content.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("expected {} bytes, read {copied}", content.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// The root without the files LinuxKit diverts from the initrd: `boot/kernel`, `boot/cmdline`
+/// and `boot/ucode.cpio` (they are separate outputs). The rest of `boot/` (device trees from
+/// the kernel's modules tar) stays, as in LinuxKit.
+fn initrd_root(root: &Tree) -> Tree {
+    let mut root = root.clone();
+    let mut remove_boot = false;
+    if let Some(Node { kind: NodeKind::Dir(boot), .. }) = root.root.get_mut(b"boot".as_slice()) {
+        for name in [b"kernel".as_slice(), b"cmdline", b"ucode.cpio"] {
+            boot.remove(name);
+        }
+        remove_boot = boot.is_empty();
+    }
+    if remove_boot {
+        root.root.remove(b"boot".as_slice());
+    }
+    root
+}
+
+fn write_initrd(
+    assembled: &Assembled,
+    source: &dyn ContentSource,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if let Some(ucode) = &assembled.ucode {
+        copy_content(ucode, source, out)?;
+    }
+    let options = formats::cpio::CpioOptions { root_entry: false };
+    formats::cpio::write_gzip(&initrd_root(&assembled.root), source, &options, 9, out)
+        .map_err(io::Error::other)
+}
+
+/// LinuxKit's `tar-kernel-initrd`: a tar of `kernel`, `initrd.img`, `cmdline` and, when there
+/// is microcode, `ucode.cpio`.
+fn write_tar_kernel_initrd(
+    assembled: &Assembled,
+    source: &dyn ContentSource,
+    epoch: i64,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let kernel = assembled
+        .kernel
+        .as_ref()
+        .ok_or_else(|| io::Error::other("the kernel image did not provide a kernel"))?;
+    let mut initrd = Vec::new();
+    let options = formats::cpio::CpioOptions { root_entry: false };
+    formats::cpio::write_gzip(&initrd_root(&assembled.root), source, &options, 9, &mut initrd)
+        .map_err(io::Error::other)?;
+    let mut tree = Tree::new(epoch);
+    let file = |content: Content| Node::new(NodeKind::File(content), Meta::new(0o644, epoch));
+    tree.root.insert(b"kernel".to_vec(), file(kernel.clone()));
+    tree.root.insert(b"initrd.img".to_vec(), file(Content::Inline(initrd.into())));
+    tree.root
+        .insert(b"cmdline".to_vec(), file(Content::Inline(assembled.cmdline.as_bytes().into())));
+    if let Some(ucode) = &assembled.ucode {
+        tree.root.insert(b"ucode.cpio".to_vec(), file(ucode.clone()));
+    }
+    let options = formats::tar::TarOptions { pax_origin: false };
+    formats::tar::write(&tree, source, &options, out).map_err(io::Error::other)
+}

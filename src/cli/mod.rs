@@ -3,6 +3,8 @@
 //! This is the only place that reads the environment, prints, and decides exit codes:
 //! 0 on success, 1 when a build or verification fails, 2 for usage and configuration errors.
 
+mod build;
+mod run;
 mod validate;
 
 use std::ffi::OsString;
@@ -29,6 +31,16 @@ enum Command {
     /// Several files merge the way `linuxkit build a.yml b.yml` merges them. Every problem is
     /// reported as FILE:LINE:COLUMN: KEY-PATH: MESSAGE; the exit status is 2 if there is any.
     Validate(validate::Args),
+
+    /// Build images from LinuxKit configuration files.
+    ///
+    /// Images come from --source layouts and archives first, then the cache, then their
+    /// registries. The outputs are written next to each other in --dir with LinuxKit's names,
+    /// each to a temporary file that is renamed into place once complete.
+    Build(build::Args),
+
+    /// Boot built artifacts.
+    Run(run::Args),
 }
 
 /// How a command failed, which decides the exit status.
@@ -63,6 +75,8 @@ fn run_with(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Build(args) => build::run(&args),
+        Command::Run(args) => run::run(&args),
     };
     match result {
         Ok(()) => 0,

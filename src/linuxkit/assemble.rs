@@ -45,6 +45,40 @@ pub struct ResolvedImage {
     pub label: Option<ImageConfig>,
 }
 
+/// The label LinuxKit reads its per-image defaults from.
+pub const CONFIG_LABEL: &str = "org.mobyproject.config";
+
+impl ResolvedImage {
+    /// An image from its reference, merged tree and OCI `config` object: the defaults LinuxKit
+    /// reads are taken from `config`, and a non-empty `org.mobyproject.config` label is parsed
+    /// with the configuration rules ([`crate::config::parse_label`]).
+    pub fn new(
+        reference: &crate::reference::Reference,
+        tree: Tree,
+        config: Option<&crate::oci::spec::ContainerConfig>,
+    ) -> Result<ResolvedImage, Error> {
+        let name = reference.to_string();
+        let defaults = match config {
+            Some(config) => ImageDefaults {
+                env: Some(config.env.clone()).filter(|env| !env.is_empty()),
+                entrypoint: config.entrypoint.clone(),
+                cmd: config.cmd.clone(),
+                working_dir: config.working_dir.clone(),
+                labels: config.labels.clone(),
+            },
+            None => ImageDefaults::default(),
+        };
+        let label =
+            match defaults.labels.get(CONFIG_LABEL).filter(|text| !text.is_empty()) {
+                Some(text) => Some(ImageConfig::from(&crate::config::parse_label(text).map_err(
+                    |errors| Error::Label { image: name.clone(), message: errors.to_string() },
+                )?)),
+                None => None,
+            };
+        Ok(ResolvedImage { name, tree, config: defaults, label })
+    }
+}
+
 /// Gives the resolved image for every reference the configuration names.
 pub trait Images {
     /// The image for `reference`, exactly as written in the configuration.

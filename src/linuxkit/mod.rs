@@ -11,6 +11,7 @@
 
 pub mod assemble;
 pub mod files;
+pub mod from_config;
 pub mod gojson;
 pub mod input;
 pub mod kernel;
@@ -21,7 +22,9 @@ pub mod spec;
 #[allow(clippy::unwrap_used)]
 mod testutil;
 
-pub use assemble::{AssembleOptions, Assembled, ImageMap, Images, ResolvedImage, assemble};
+pub use assemble::{
+    AssembleOptions, Assembled, CONFIG_LABEL, ImageMap, Images, ResolvedImage, assemble,
+};
 
 /// Host inputs of the `files` section, implemented by the CLI so the library never reads the
 /// host filesystem itself.
@@ -174,6 +177,14 @@ pub enum Error {
         /// The read error.
         #[source]
         error: std::io::Error,
+    },
+    /// An image's `org.mobyproject.config` label is invalid.
+    #[error("invalid org.mobyproject.config label of image {image}: {message}")]
+    Label {
+        /// The image.
+        image: String,
+        /// The label parser's messages.
+        message: String,
     },
     /// `format: oci` volumes are not supported yet.
     #[error("volume {volume:?}: `format: oci` is not supported yet")]

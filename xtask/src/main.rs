@@ -2,6 +2,7 @@
 //!
 //! - `ci`: everything CI checks (see `ci`).
 //! - `fixtures [--out DIR]`: the OCI layout of test and example images (see `fixtures`).
+//! - `example`: builds the fixtures and `examples/hello.yml` into `out/` (see `boot`).
 //! - `boot`: builds the example system and boots it under QEMU (see `boot`).
 
 mod boot;
@@ -23,7 +24,8 @@ fn main() -> anyhow::Result<()> {
     match task {
         "ci" => ci::run(&root),
         "fixtures" => fixtures::main(rest),
-        "boot" => boot::main(rest),
-        _ => anyhow::bail!("unknown task {task:?}; tasks: ci, fixtures [--out DIR], boot"),
+        "example" => boot::example(&root, rest),
+        "boot" => boot::main(&root, rest),
+        _ => anyhow::bail!("unknown task {task:?}; tasks: ci, fixtures [--out DIR], example, boot"),
     }
 }

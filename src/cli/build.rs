@@ -1,0 +1,285 @@
+//! `kit build`: flags to a [`kit::build::BuildRequest`], then the build.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+
+use kit::build::{BuildRequest, Destination};
+use kit::cache::Cache;
+use kit::fetch::{self, ClientOptions, PullPolicy, Registry};
+use kit::oci::{ArchiveSource, ImageSource, OciLayout, Platform};
+use kit::output::Format;
+
+use super::{Failure, read_config};
+
+/// Arguments of `kit build`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output formats, repeatable or comma-separated: tar, kernel+initrd, tar-kernel-initrd.
+    /// Default: kernel+initrd, or tar with -o.
+    #[arg(short = 'f', long = "format", value_name = "FORMAT", value_delimiter = ',')]
+    formats: Vec<String>,
+
+    /// Directory the outputs are written to.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+
+    /// Write the single output (tar only) to FILE instead, or to standard output with `-`.
+    #[arg(short = 'o', value_name = "FILE", conflicts_with = "dir")]
+    output: Option<PathBuf>,
+
+    /// Base name of the outputs (NAME.tar, NAME-kernel, NAME-initrd.img, NAME-cmdline).
+    /// Default: the first configuration file's name without its extension.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// Target architecture: amd64, arm64, riscv64, optionally with a variant (arm64/v8).
+    /// Default: the host's.
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+
+    /// Image cache, an OCI image layout. Default: $KIT_CACHE, else $XDG_CACHE_HOME/kit, else
+    /// ~/.cache/kit.
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+
+    /// A local image source searched before the cache, by image name: an OCI image layout
+    /// directory, an OCI archive or a `docker save` tarball. Repeatable.
+    #[arg(long = "source", value_name = "PATH")]
+    sources: Vec<PathBuf>,
+
+    /// Ask the registry again for images the cache already has (tags are otherwise sticky).
+    #[arg(long, conflicts_with = "offline")]
+    pull: bool,
+
+    /// Never use the network: every image must come from --source or the cache.
+    #[arg(long)]
+    offline: bool,
+
+    /// Timestamp of every generated entry, in seconds since 1970-01-01.
+    /// Default: $SOURCE_DATE_EPOCH, else 0.
+    #[arg(long, value_name = "SECONDS")]
+    epoch: Option<i64>,
+
+    /// Use URL for registry REGISTRY (or `*` for all), like LinuxKit's --mirror. Repeatable.
+    #[arg(long = "mirror", value_name = "REGISTRY=URL")]
+    mirrors: Vec<String>,
+
+    /// An extra CA certificate file (PEM) for registries. Repeatable.
+    #[arg(long = "cert-file", visible_alias = "ca-cert", value_name = "FILE")]
+    cert_files: Vec<PathBuf>,
+
+    /// Allow plain HTTP or unverified TLS for HOST[:PORT] (loopback registries always may).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
+
+    /// How progress is reported on standard error: auto, plain, json or none.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    progress: String,
+
+    /// LinuxKit configuration files, merged in order (`-` reads standard input).
+    #[arg(required = true, value_name = "CONFIG")]
+    configs: Vec<PathBuf>,
+}
+
+/// Runs `kit build`.
+pub fn run(args: &Args) -> Result<(), Failure> {
+    let mut files = Vec::with_capacity(args.configs.len());
+    for path in &args.configs {
+        files.push(read_config(path).map_err(Failure::Usage)?);
+    }
+    let config = kit::config::load(&files).map_err(|errors| Failure::Usage(errors.into()))?;
+
+    let formats = formats(args).map_err(Failure::Usage)?;
+    let destination = match &args.output {
+        None => Destination::Directory(args.dir.clone()),
+        Some(path) if path.as_os_str() == "-" => Destination::Stdout,
+        Some(path) => Destination::File(path.clone()),
+    };
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => default_name(&args.configs[0]),
+    };
+    let platform = platform(args.arch.as_deref()).map_err(Failure::Usage)?;
+    let epoch = epoch(args.epoch).map_err(Failure::Usage)?;
+
+    let mut sources: Vec<Box<dyn ImageSource>> = Vec::new();
+    for path in &args.sources {
+        sources.push(open_source(path).map_err(Failure::Usage)?);
+    }
+    let cache_dir = cache_dir(args.cache.as_deref()).map_err(Failure::Usage)?;
+    let cache = Cache::open(&cache_dir)
+        .with_context(|| format!("opening the image cache {}", cache_dir.display()))?;
+
+    let progress = progress_sink(&args.progress).map_err(Failure::Usage)?;
+    let registry =
+        if args.offline { None } else { Some(registry(args, progress).map_err(Failure::Usage)?) };
+    let pull = if args.offline {
+        PullPolicy::Never
+    } else if args.pull {
+        PullPolicy::Always
+    } else {
+        PullPolicy::IfMissing
+    };
+
+    let host = HostFiles {
+        config: &config,
+        cwd: std::env::current_dir().context("reading the working directory")?,
+        home: std::env::var_os("HOME").map(PathBuf::from),
+    };
+    let request = BuildRequest {
+        formats,
+        destination,
+        name,
+        platform,
+        epoch,
+        sources,
+        cache: &cache,
+        registry: registry.as_ref(),
+        pull,
+        host: &host,
+    };
+    let report = kit::build::build(&config, &request).context("build failed")?;
+    let mut stdout = io::stdout().lock();
+    for path in &report.outputs {
+        writeln!(stdout, "{}", path.display()).context("writing to standard output")?;
+    }
+    Ok(())
+}
+
+fn formats(args: &Args) -> anyhow::Result<Vec<Format>> {
+    let mut formats: Vec<Format> = Vec::new();
+    for name in &args.formats {
+        let format: Format = name.trim().parse()?;
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    if formats.is_empty() {
+        formats.push(if args.output.is_some() { Format::Tar } else { Format::KernelInitrd });
+    }
+    Ok(formats)
+}
+
+/// LinuxKit's default output name: the first configuration file's base name without extension,
+/// or `moby` for standard input.
+fn default_name(config: &Path) -> String {
+    if config.as_os_str() == "-" {
+        return "moby".to_owned();
+    }
+    config
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "moby".to_owned())
+}
+
+fn platform(arch: Option<&str>) -> anyhow::Result<Platform> {
+    let arch = match arch {
+        Some(arch) => arch.to_owned(),
+        None => match std::env::consts::ARCH {
+            "x86_64" => "amd64".to_owned(),
+            "aarch64" => "arm64".to_owned(),
+            other => other.to_owned(),
+        },
+    };
+    arch.parse::<Platform>().map_err(|e| anyhow!("--arch {arch}: {e}"))
+}
+
+fn epoch(flag: Option<i64>) -> anyhow::Result<i64> {
+    if let Some(epoch) = flag {
+        return Ok(epoch);
+    }
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| anyhow!("SOURCE_DATE_EPOCH={text:?} is not a whole number of seconds")),
+        _ => Ok(0),
+    }
+}
+
+fn open_source(path: &Path) -> anyhow::Result<Box<dyn ImageSource>> {
+    if path.is_dir() {
+        let layout = OciLayout::open(path).with_context(|| {
+            format!("--source {}: not a readable OCI image layout", path.display())
+        })?;
+        Ok(Box::new(layout))
+    } else {
+        let archive = ArchiveSource::open(path).with_context(|| {
+            format!("--source {}: not a readable OCI or docker-save archive", path.display())
+        })?;
+        Ok(Box::new(archive))
+    }
+}
+
+fn cache_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(dir) = std::env::var_os("KIT_CACHE").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    kit::cache::default_dir(&|name| std::env::var(name).ok()).ok_or_else(|| {
+        anyhow!("no cache directory: set --cache, KIT_CACHE, XDG_CACHE_HOME or HOME")
+    })
+}
+
+fn progress_sink(mode: &str) -> anyhow::Result<Arc<dyn fetch::ProgressSink>> {
+    Ok(match mode {
+        "json" => Arc::new(fetch::JsonProgress::new(io::stderr())),
+        "plain" => Arc::new(fetch::PlainProgress::new(io::stderr())),
+        "auto" if !io::stderr().is_terminal() => Arc::new(fetch::PlainProgress::new(io::stderr())),
+        "auto" => Arc::new(fetch::PlainProgress::new(io::stderr())),
+        "none" => Arc::new(fetch::NoProgress),
+        other => return Err(anyhow!("--progress {other:?}: expected auto, plain, json or none")),
+    })
+}
+
+fn registry(args: &Args, progress: Arc<dyn fetch::ProgressSink>) -> anyhow::Result<Registry> {
+    let mut options = ClientOptions::default();
+    for mirror in &args.mirrors {
+        options.endpoints.add_mirror(mirror).with_context(|| format!("--mirror {mirror}"))?;
+    }
+    options.endpoints.insecure.extend(args.insecure_registries.iter().cloned());
+    options.ca_files.extend(args.cert_files.iter().cloned());
+    options.proxy = ["HTTPS_PROXY", "https_proxy"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    let credentials = Arc::new(fetch::AuthFiles::from_env(&|name| std::env::var(name).ok()));
+    Registry::new(options, credentials, progress).context("setting up the registry client")
+}
+
+/// Host access for the `files` section, resolved as LinuxKit resolves `source:` paths.
+struct HostFiles<'a> {
+    config: &'a kit::config::Config,
+    cwd: PathBuf,
+    home: Option<PathBuf>,
+}
+
+impl kit::linuxkit::HostFiles for HostFiles<'_> {
+    fn read_source(&self, source: &str) -> io::Result<Option<Vec<u8>>> {
+        let path = if let Some(rest) = source.strip_prefix("~/") {
+            match &self.home {
+                Some(home) => home.join(rest),
+                None => return Err(io::Error::other(format!("{source}: HOME is not set"))),
+            }
+        } else {
+            self.cwd.join(source)
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(io::Error::new(error.kind(), format!("{}: {error}", path.display()))),
+        }
+    }
+
+    fn metadata(&self, format: &str) -> Result<Vec<u8>, String> {
+        match format {
+            "yaml" => Ok(self.config.metadata_yaml().into_bytes()),
+            "json" => Ok(self.config.metadata_json().into_bytes()),
+            other => Err(format!("unknown metadata format {other:?}: expected yaml or json")),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `kit run qemu`: boot what kit built and watch the serial console.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::anyhow;
+
+use kit::run::{QemuArch, QemuOptions, RunOutcome};
+
+use super::Failure;
+
+/// Arguments of `kit run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Target {
+    /// Boot kernel+initrd artifacts in QEMU, with the serial console on standard output.
+    ///
+    /// ARTIFACT is a name prefix (out/hello for out/hello-kernel, out/hello-initrd.img and
+    /// out/hello-cmdline), a directory holding one NAME-kernel, or the files themselves.
+    Qemu(QemuArgs),
+}
+
+/// Arguments of `kit run qemu`.
+#[derive(Debug, clap::Args)]
+pub struct QemuArgs {
+    /// Guest architecture: amd64 (x86_64) or arm64 (aarch64).
+    #[arg(long, default_value = "amd64", value_name = "ARCH")]
+    arch: String,
+
+    /// Guest memory in MiB.
+    #[arg(long = "mem", default_value_t = 1024, value_name = "MIB")]
+    memory_mib: u32,
+
+    /// Number of virtual CPUs.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    cpus: u32,
+
+    /// QEMU accelerator (`tcg`, or `kvm` where KVM really works).
+    #[arg(long, default_value = "tcg", value_name = "ACCEL")]
+    accel: String,
+
+    /// Text appended to the kernel command line.
+    #[arg(long, value_name = "TEXT")]
+    append: Option<String>,
+
+    /// Succeed (exit 0) as soon as a console line matches this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    expect: Option<String>,
+
+    /// Stop QEMU and fail after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+
+    /// The QEMU binary. Default: qemu-system-x86_64 or qemu-system-aarch64 from PATH.
+    #[arg(long, value_name = "PATH")]
+    qemu: Option<PathBuf>,
+
+    /// Artifacts to boot.
+    #[arg(required = true, value_name = "ARTIFACT")]
+    artifacts: Vec<PathBuf>,
+}
+
+/// Runs `kit run`.
+pub fn run(args: &Args) -> Result<(), Failure> {
+    let Target::Qemu(args) = &args.target;
+    let mut options = QemuOptions::new(args.artifacts.clone());
+    options.arch =
+        args.arch.parse::<QemuArch>().map_err(|e| Failure::Usage(anyhow!("--arch: {e}")))?;
+    options.memory_mib = args.memory_mib;
+    options.cpus = args.cpus;
+    options.accel = args.accel.clone();
+    options.cmdline_append = args.append.clone();
+    options.expect = args.expect.clone();
+    options.timeout = args.timeout.map(Duration::from_secs);
+    options.qemu = args.qemu.clone();
+
+    let stdout = io::stdout();
+    let mut console = stdout.lock();
+    let mut echo = |line: &str| {
+        let _ = writeln!(console, "{line}");
+    };
+    match kit::run::run_qemu(&options, &mut echo) {
+        Ok(RunOutcome::Matched { elapsed, .. }) => {
+            eprintln!(
+                "kit: matched {:?} after {:.1} s",
+                args.expect.as_deref().unwrap_or(""),
+                elapsed.as_secs_f64()
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(error) => Err(Failure::Failed(error.into())),
+    }
+}
