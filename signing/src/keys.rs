@@ -8,8 +8,12 @@
 //! - RSA: RSASSA-PKCS1-v1_5 with SHA-256 by default; RSASSA-PSS with SHA-256 and a salt as long
 //!   as the digest only when the policy asks for it (cosign rejects PSS by default).
 //!
-//! Not supported: ECDSA P-384/P-521, PKCS#1 `RSA PUBLIC KEY` blocks, certificates in place of keys,
-//! RSA moduli under 2048 bits.
+//! Not supported as policy keys: ECDSA P-384/P-521, PKCS#1 `RSA PUBLIC KEY` blocks, certificates
+//! in place of keys, RSA moduli under 2048 bits.
+//!
+//! Keys inside X.509 certificates (Fulcio CAs and leaves, [`crate::x509`]) may also be ECDSA
+//! P-384, and are checked with the signature algorithm the certificate names
+//! ([`SignatureAlgorithm`]), including prehashed messages ([`PublicKey::verifies_prehashed`]).
 
 use std::fmt;
 
@@ -106,12 +110,34 @@ pub enum RsaScheme {
     PssSha256,
 }
 
+/// A signature algorithm named by an X.509 `AlgorithmIdentifier` (or fixed by a protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum SignatureAlgorithm {
+    /// `ecdsa-with-SHA256` (1.2.840.10045.4.3.2), ASN.1 DER signature.
+    EcdsaSha256,
+    /// `ecdsa-with-SHA384` (1.2.840.10045.4.3.3).
+    EcdsaSha384,
+    /// `ecdsa-with-SHA512` (1.2.840.10045.4.3.4).
+    EcdsaSha512,
+    /// `sha256WithRSAEncryption` (1.2.840.113549.1.1.11).
+    RsaPkcs1Sha256,
+    /// `sha384WithRSAEncryption` (1.2.840.113549.1.1.12).
+    RsaPkcs1Sha384,
+    /// `sha512WithRSAEncryption` (1.2.840.113549.1.1.13).
+    RsaPkcs1Sha512,
+    /// `id-Ed25519` (1.3.101.112), pure Ed25519.
+    Ed25519,
+}
+
 /// The algorithm family of a [`PublicKey`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum KeyAlgorithm {
     /// ECDSA on NIST P-256 with SHA-256.
     EcdsaP256,
+    /// ECDSA on NIST P-384 (certificate keys only).
+    EcdsaP384,
     /// Pure Ed25519.
     Ed25519,
     /// RSA with SHA-256.
@@ -122,6 +148,7 @@ impl fmt::Display for KeyAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             KeyAlgorithm::EcdsaP256 => "ECDSA P-256",
+            KeyAlgorithm::EcdsaP384 => "ECDSA P-384",
             KeyAlgorithm::Ed25519 => "Ed25519",
             KeyAlgorithm::Rsa => "RSA",
         })
@@ -138,6 +165,7 @@ pub struct PublicKey {
 #[derive(Clone)]
 enum KeyInner {
     EcdsaP256(p256::ecdsa::VerifyingKey),
+    EcdsaP384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
     Rsa(rsa::PublicKey),
 }
@@ -150,6 +178,7 @@ impl fmt::Debug for PublicKey {
 
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const OID_PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
@@ -187,11 +216,29 @@ impl PublicKey {
 
     /// Reads a DER SubjectPublicKeyInfo.
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
+        PublicKey::from_spki_der_inner(der, false)
+    }
+
+    /// Reads the DER SubjectPublicKeyInfo of a certificate, which may also be ECDSA P-384.
+    pub(crate) fn from_certificate_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
+        PublicKey::from_spki_der_inner(der, true)
+    }
+
+    fn from_spki_der_inner(der: &[u8], allow_p384: bool) -> Result<PublicKey, KeyError> {
         let spki = SubjectPublicKeyInfoRef::from_der(der)
             .map_err(|err| KeyError::BadSpki { reason: err.to_string() })?;
         let oid = spki.algorithm.oid;
         let inner = if oid == OID_EC_PUBLIC_KEY {
             let curve = spki.algorithm.parameters_oid().ok();
+            if allow_p384 && curve == Some(OID_SECP384R1) {
+                let key = p384::ecdsa::VerifyingKey::from_public_key_der(der).map_err(|err| {
+                    KeyError::BadKey { algorithm: "ECDSA P-384", reason: err.to_string() }
+                })?;
+                return Ok(PublicKey {
+                    inner: KeyInner::EcdsaP384(key),
+                    id: KeyId::of_spki_der(der),
+                });
+            }
             if curve != Some(OID_PRIME256V1) {
                 let curve = curve.map_or_else(|| "missing".to_owned(), |c| c.to_string());
                 return Err(KeyError::UnsupportedAlgorithm {
@@ -230,8 +277,124 @@ impl PublicKey {
     pub fn algorithm(&self) -> KeyAlgorithm {
         match self.inner {
             KeyInner::EcdsaP256(_) => KeyAlgorithm::EcdsaP256,
+            KeyInner::EcdsaP384(_) => KeyAlgorithm::EcdsaP384,
             KeyInner::Ed25519(_) => KeyAlgorithm::Ed25519,
             KeyInner::Rsa(_) => KeyAlgorithm::Rsa,
+        }
+    }
+
+    /// Whether `signature` is valid over `message` with the hash and padding of `algorithm`
+    /// (X.509 certificate signatures, SCTs, checkpoints). A key of another family is `false`.
+    pub fn verifies_with(
+        &self,
+        message: &[u8],
+        signature: &[u8],
+        algorithm: SignatureAlgorithm,
+    ) -> bool {
+        use sha2::{Sha384, Sha512};
+        let prehash: Vec<u8> = match algorithm {
+            SignatureAlgorithm::Ed25519 => {
+                return matches!(self.inner, KeyInner::Ed25519(_))
+                    && self.verifies(message, signature, RsaScheme::Pkcs1v15Sha256);
+            }
+            SignatureAlgorithm::EcdsaSha256 | SignatureAlgorithm::RsaPkcs1Sha256 => {
+                Sha256::digest(message).to_vec()
+            }
+            SignatureAlgorithm::EcdsaSha384 | SignatureAlgorithm::RsaPkcs1Sha384 => {
+                Sha384::digest(message).to_vec()
+            }
+            SignatureAlgorithm::EcdsaSha512 | SignatureAlgorithm::RsaPkcs1Sha512 => {
+                Sha512::digest(message).to_vec()
+            }
+        };
+        let family_ok = matches!(
+            (&self.inner, algorithm),
+            (
+                KeyInner::EcdsaP256(_) | KeyInner::EcdsaP384(_),
+                SignatureAlgorithm::EcdsaSha256
+                    | SignatureAlgorithm::EcdsaSha384
+                    | SignatureAlgorithm::EcdsaSha512,
+            ) | (
+                KeyInner::Rsa(_),
+                SignatureAlgorithm::RsaPkcs1Sha256
+                    | SignatureAlgorithm::RsaPkcs1Sha384
+                    | SignatureAlgorithm::RsaPkcs1Sha512,
+            )
+        );
+        if !family_ok {
+            return false;
+        }
+        if let KeyInner::Rsa(key) = &self.inner {
+            use rsa::signature::hazmat::PrehashVerifier;
+            let Ok(sig) = rsa::pkcs1v15::Signature::try_from(signature) else {
+                return false;
+            };
+            return match algorithm {
+                SignatureAlgorithm::RsaPkcs1Sha384 => {
+                    rsa::pkcs1v15::VerifyingKey::<Sha384>::new(key.clone())
+                        .verify_prehash(&prehash, &sig)
+                        .is_ok()
+                }
+                SignatureAlgorithm::RsaPkcs1Sha512 => {
+                    rsa::pkcs1v15::VerifyingKey::<Sha512>::new(key.clone())
+                        .verify_prehash(&prehash, &sig)
+                        .is_ok()
+                }
+                _ => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone())
+                    .verify_prehash(&prehash, &sig)
+                    .is_ok(),
+            };
+        }
+        self.verifies_prehashed(&prehash, signature, RsaScheme::Pkcs1v15Sha256)
+    }
+
+    /// Whether `signature` is valid over an already computed digest `prehash` (a Sigstore
+    /// message signature signs the artifact's SHA-256). ECDSA signatures are ASN.1 DER; RSA uses
+    /// `rsa_scheme` with SHA-256; Ed25519 cannot sign a prehash here and is `false`.
+    pub fn verifies_prehashed(
+        &self,
+        prehash: &[u8],
+        signature: &[u8],
+        rsa_scheme: RsaScheme,
+    ) -> bool {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        match &self.inner {
+            KeyInner::EcdsaP256(key) => {
+                let Ok(sig) = p256::ecdsa::DerSignature::from_bytes(signature) else {
+                    return false;
+                };
+                key.verify_prehash(prehash, &sig).is_ok()
+            }
+            KeyInner::EcdsaP384(key) => {
+                let Ok(sig) = p384::ecdsa::DerSignature::from_bytes(signature) else {
+                    return false;
+                };
+                key.verify_prehash(prehash, &sig).is_ok()
+            }
+            KeyInner::Ed25519(_) => false,
+            KeyInner::Rsa(key) => {
+                if prehash.len() != 32 {
+                    return false;
+                }
+                match rsa_scheme {
+                    RsaScheme::Pkcs1v15Sha256 => {
+                        let Ok(sig) = rsa::pkcs1v15::Signature::try_from(signature) else {
+                            return false;
+                        };
+                        rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone())
+                            .verify_prehash(prehash, &sig)
+                            .is_ok()
+                    }
+                    RsaScheme::PssSha256 => {
+                        let Ok(sig) = rsa::pss::Signature::try_from(signature) else {
+                            return false;
+                        };
+                        rsa::pss::VerifyingKey::<Sha256>::new(key.clone())
+                            .verify_prehash(prehash, &sig)
+                            .is_ok()
+                    }
+                }
+            }
         }
     }
 
@@ -249,6 +412,12 @@ impl PublicKey {
                 };
                 key.verify(message, &sig).is_ok()
             }
+            // cosign hashes with SHA-256 whatever the curve; only certificates carry P-384 keys.
+            KeyInner::EcdsaP384(_) => self.verifies_prehashed(
+                &Sha256::digest(message),
+                signature,
+                RsaScheme::Pkcs1v15Sha256,
+            ),
             KeyInner::Ed25519(key) => {
                 let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
                     return false;

@@ -12,19 +12,26 @@
 //!    gave no policy: everything is then refused with an example policy in the message).
 //!    Apply a LinuxKit `trust:` section with [`Policy::with_legacy_trust`].
 //! 2. For each pinned input `D`, fetch the manifest tagged [`cosign::signature_tag`]`(D)`
-//!    (absent = no layers), [`cosign::SignatureManifest::parse`] it, fetch each layer's blob,
-//!    and call [`verify()`] with an [`ImageInput`]. The result is a [`Verdict`] (rule, signers,
+//!    (absent = no layers), [`cosign::SignatureManifest::parse`] it, fetch each layer's blob;
+//!    fetch the OCI 1.1 referrers of `D` with artifact type [`bundle::BUNDLE_MEDIA_TYPE_V03`]
+//!    (or the referrers tag fallback) and each one's bundle layer blob; then call [`verify()`]
+//!    with an [`ImageInput`]. The result is a [`Verdict`] (rule, signers,
 //!    payload digests, Rekor entries, warnings) or a one-line [`Refusal`].
 //!
 //! # What is verified today
 //!
-//! cosign key-based signatures in the `.sig` tag scheme ([`cosign`]), optionally with the
-//! Rekor bundle annotation against a pinned trusted root ([`rekor`], [`trusted_root`]).
-//! Keyless (Fulcio certificates, Sigstore bundles) and Notation signers are parsed and resolved
-//! but never satisfied yet, so rules that need them refuse.
+//! - cosign key-based signatures in the `.sig` tag scheme ([`cosign`]), optionally with the
+//!   Rekor bundle annotation against a pinned trusted root ([`rekor`], [`trusted_root`]);
+//! - keyless signatures as Sigstore bundles ([`bundle`]): Fulcio certificate chain at the time
+//!   the log proves ([`x509`]), embedded SCT, Rekor SET, inclusion proof and checkpoint
+//!   ([`merkle`]), DSSE or message signature, binding to the pinned digest, identity.
 //!
-//! Sigstore bundles will be verified by hand with the RustCrypto crates already used here
-//! (plus `x509-cert` 0.3) rather than with `sigstore-verify` 0.15: measured, that crate pulls
+//! Not yet: keyless cosign `.sig` layers (certificate annotation), RFC 3161 timestamps, Rekor
+//! v2 entries, Notation (its signers are parsed and resolved but never satisfied, so rules that
+//! need them refuse).
+//!
+//! Sigstore bundles are verified by hand with the RustCrypto crates already used here
+//! (plus `x509-cert` 0.3 and `p384`) rather than with `sigstore-verify` 0.15: measured, that crate pulls
 //! 74 crates including `aws-lc-rs` (its only crypto provider feature, a long C build) and the
 //! previous RustCrypto generation (`der` 0.7, `spki` 0.7, `x509-cert` 0.2), which would duplicate
 //! this crate's `der`/`spki` 0.8; the pieces it would provide (trusted root, SET, keys) already
@@ -40,13 +47,16 @@
 // policy error, never in a hot loop, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod bundle;
 pub mod cosign;
 pub mod json;
 pub mod keys;
+pub mod merkle;
 pub mod policy;
 pub mod rekor;
 pub mod trusted_root;
 pub mod verify;
+pub mod x509;
 
 pub use keys::{KeyId, PublicKey};
 pub use policy::{LegacyTrust, Policy, PolicyError, PolicyFile};
@@ -56,7 +66,8 @@ pub use verify::{ImageInput, Refusal, RefusalReason, SignerId, UnixTime, Verdict
 #[doc(hidden)]
 pub mod __fuzz {
     /// Parses bytes as a policy, a simple-signing payload, a signature manifest, a trusted
-    /// root, a PEM public key and a Rekor bundle; every result is discarded.
+    /// root, a PEM public key, a certificate, a Sigstore bundle and a Rekor bundle; every result
+    /// is discarded.
     pub fn parse_all(data: &[u8]) {
         if let Ok(text) = std::str::from_utf8(data) {
             let _ = crate::PolicyFile::parse("fuzz.yaml", text);
@@ -65,7 +76,16 @@ pub mod __fuzz {
         let _ = crate::cosign::SignatureManifest::parse(data);
         let _ = crate::trusted_root::TrustedRoot::parse(data);
         let _ = crate::PublicKey::from_pem(data);
-        let root = crate::trusted_root::TrustedRoot { tlogs: Vec::new() };
+        let _ = crate::x509::Certificate::from_der(data, "fuzz");
+        let subject = crate::policy::SubjectMatch::Exact(String::new());
+        let identity = crate::bundle::KeylessIdentity { issuer: "", subject: &subject };
+        let _ = crate::bundle::verify_bundle(
+            data,
+            &crate::trusted_root::TrustedRoot::default(),
+            "",
+            &identity,
+        );
+        let root = crate::trusted_root::TrustedRoot::default();
         if let (Ok(text), Ok(key)) = (std::str::from_utf8(data), crate::PublicKey::from_pem(data)) {
             let _ = crate::rekor::verify_bundle_annotation(text, data, data, &key, &root);
         }

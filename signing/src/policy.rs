@@ -444,6 +444,8 @@ pub enum Signer {
         issuer: String,
         /// The subject match.
         subject: SubjectMatch,
+        /// The parsed trusted root.
+        root: TrustedRoot,
         /// The trusted root JSON bytes.
         trusted_root: Vec<u8>,
         /// `sha256:<hex>` of the trusted root bytes, for the lockfile.
@@ -860,16 +862,18 @@ impl PolicyFile {
                     }
                     SignerSpec::Keyless { issuer, subject, trusted_root } => {
                         let bytes = file(trusted_root)?;
-                        TrustedRoot::parse(bytes).map_err(|err| PolicyError::TrustFile {
-                            at: at.clone(),
-                            name: name.clone(),
-                            what: "trusted root",
-                            path: trusted_root.clone(),
-                            reason: err.to_string(),
-                        })?;
+                        let root =
+                            TrustedRoot::parse(bytes).map_err(|err| PolicyError::TrustFile {
+                                at: at.clone(),
+                                name: name.clone(),
+                                what: "trusted root",
+                                path: trusted_root.clone(),
+                                reason: err.to_string(),
+                            })?;
                         Signer::Keyless {
                             issuer: issuer.clone(),
                             subject: subject.clone(),
+                            root,
                             trusted_root: bytes.clone(),
                             trusted_root_digest: format!(
                                 "sha256:{}",

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::json::{self, Value};
 use crate::keys::{KeyId, PublicKey, RsaScheme};
-use crate::trusted_root::TrustedRoot;
+use crate::trusted_root::{TransparencyLog, TrustedRoot};
 
 /// Errors in a Rekor bundle annotation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +121,27 @@ fn int_member(v: &Value, key: &str, path: &str) -> Result<i64, RekorError> {
     }
 }
 
+/// Whether `set` is the log's signature over the RFC 8785 canonical JSON
+/// `{"body":…,"integratedTime":…,"logID":…,"logIndex":…}` (keys sorted; only strings and
+/// integers, so canonical form is the compact serialization).
+pub(crate) fn set_verifies(
+    log: &TransparencyLog,
+    body_b64: &str,
+    integrated_time: i64,
+    log_id_hex: &str,
+    log_index: i64,
+    set: &[u8],
+) -> Result<bool, RekorError> {
+    // RFC 8785: members sorted by key; strings escaped as JSON (base64 and hex need none).
+    let quote = |s: &str| serde_json::to_string(s).map_err(|e| malformed(e.to_string()));
+    let canonical = format!(
+        "{{\"body\":{},\"integratedTime\":{integrated_time},\"logID\":{},\"logIndex\":{log_index}}}",
+        quote(body_b64)?,
+        quote(log_id_hex)?,
+    );
+    Ok(log.key.verifies(canonical.as_bytes(), set, RsaScheme::Pkcs1v15Sha256))
+}
+
 /// Verifies the `dev.sigstore.cosign/bundle` annotation of a layer whose `payload` and
 /// `signature` (decoded annotation bytes) were already verified with `key`.
 pub fn verify_bundle_annotation(
@@ -147,14 +168,7 @@ pub fn verify_bundle_annotation(
     if !log.valid_at(integrated_time) {
         return Err(RekorError::OutsideValidity { integrated_time, log_id: log_id.to_owned() });
     }
-    // RFC 8785: members sorted by key; strings escaped as JSON (base64 and hex need none).
-    let quote = |s: &str| serde_json::to_string(s).map_err(|e| malformed(e.to_string()));
-    let canonical = format!(
-        "{{\"body\":{},\"integratedTime\":{integrated_time},\"logID\":{},\"logIndex\":{log_index}}}",
-        quote(body_b64)?,
-        quote(log_id)?,
-    );
-    if !log.key.verifies(canonical.as_bytes(), &set, RsaScheme::Pkcs1v15Sha256) {
+    if !set_verifies(log, body_b64, integrated_time, log_id, log_index, &set)? {
         return Err(RekorError::SetDoesNotVerify { key: log.key.id().clone() });
     }
 

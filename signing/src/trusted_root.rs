@@ -2,15 +2,18 @@
 //! `application/vnd.dev.sigstore.trustedroot+json;version=0.1`, protobuf-specs
 //! `dev.sigstore.trustroot.v1.TrustedRoot` in proto3 JSON form).
 //!
-//! Read so far: `tlogs` (transparency logs: the Rekor key as DER SubjectPublicKeyInfo in
-//! `publicKey.rawBytes`, its `validFor` window, and `logId.keyId`). Certificate authorities,
-//! CT logs and timestamp authorities are needed for keyless verification and are not read yet.
+//! Read: `tlogs` (transparency logs: the Rekor key as DER SubjectPublicKeyInfo in
+//! `publicKey.rawBytes`, its `validFor` window, and `logId.keyId`), `ctlogs` (certificate
+//! transparency logs, same shape), and `certificateAuthorities` (Fulcio: `certChain.certificates`
+//! DER, issuing CA first and root last, with a `validFor` window).
+//! Timestamp authorities are not read yet (RFC 3161 timestamps are not verified).
 //! Unknown members are ignored (the format grows); the members read are checked strictly.
 
 use base64::Engine as _;
 
 use crate::json::{self, Value};
 use crate::keys::{KeyError, PublicKey};
+use crate::x509::{Certificate, X509Error};
 
 /// Errors in a trusted root.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +42,14 @@ pub enum TrustedRootError {
         expected: &'static str,
         /// What was found.
         found: String,
+    },
+    /// A CA certificate does not parse.
+    #[error("`{path}`: {source}")]
+    Certificate {
+        /// The member path.
+        path: String,
+        /// Why.
+        source: X509Error,
     },
     /// A log key does not parse.
     #[error("`{path}` is not a usable public key: {source}")]
@@ -72,11 +83,35 @@ impl TransparencyLog {
     }
 }
 
-/// The parts of a trusted root kit uses.
+/// A certificate authority (Fulcio) the root trusts.
 #[derive(Debug, Clone)]
+pub struct CertificateAuthority {
+    /// `uri`, informational.
+    pub uri: String,
+    /// `certChain.certificates`: the issuing CA first, the root last.
+    pub chain: Vec<Certificate>,
+    /// Start of the CA's validity for issuing, Unix seconds.
+    pub valid_from: i64,
+    /// End of the CA's validity for issuing, Unix seconds, if any.
+    pub valid_until: Option<i64>,
+}
+
+impl CertificateAuthority {
+    /// Whether `time` (Unix seconds) lies in the CA's validity window.
+    pub fn valid_at(&self, time: i64) -> bool {
+        time >= self.valid_from && self.valid_until.is_none_or(|end| time <= end)
+    }
+}
+
+/// The parts of a trusted root kit uses.
+#[derive(Debug, Clone, Default)]
 pub struct TrustedRoot {
-    /// The transparency logs.
+    /// The transparency logs (Rekor).
     pub tlogs: Vec<TransparencyLog>,
+    /// The certificate transparency logs.
+    pub ctlogs: Vec<TransparencyLog>,
+    /// The certificate authorities (Fulcio).
+    pub certificate_authorities: Vec<CertificateAuthority>,
 }
 
 impl TrustedRoot {
@@ -95,44 +130,117 @@ impl TrustedRoot {
             }
             None => return Err(TrustedRootError::MediaType { found: "missing".to_owned() }),
         }
-        let mut tlogs = Vec::new();
-        let logs = match value.member("tlogs") {
+        let tlogs = parse_logs(&value, "tlogs")?;
+        let ctlogs = parse_logs(&value, "ctlogs")?;
+        let mut certificate_authorities = Vec::new();
+        let cas = match value.member("certificateAuthorities") {
             None => &[][..],
             Some(Value::Array(items)) => items.as_slice(),
-            Some(other) => return Err(member("tlogs", "an array", other)),
+            Some(other) => return Err(member("certificateAuthorities", "an array", other)),
         };
-        for (idx, log) in logs.iter().enumerate() {
-            let at = |field: &str| format!("tlogs[{idx}].{field}");
-            let base_url = match log.member("baseUrl") {
+        for (idx, ca) in cas.iter().enumerate() {
+            let at = |field: &str| format!("certificateAuthorities[{idx}].{field}");
+            let uri = match ca.member("uri") {
                 Some(Value::String(s)) => s.clone(),
                 None => String::new(),
-                Some(other) => return Err(member(&at("baseUrl"), "a string", other)),
+                Some(other) => return Err(member(&at("uri"), "a string", other)),
             };
-            let public_key =
-                log.member("publicKey").ok_or_else(|| missing(&at("publicKey"), "an object"))?;
-            let raw = b64_member(public_key, "rawBytes", &at("publicKey.rawBytes"))?;
-            let key = PublicKey::from_spki_der(&raw).map_err(|source| TrustedRootError::Key {
-                path: at("publicKey.rawBytes"),
-                source,
-            })?;
-            let valid_for = public_key
-                .member("validFor")
-                .ok_or_else(|| missing(&at("publicKey.validFor"), "an object"))?;
-            let valid_from = time_member(valid_for, "start", &at("publicKey.validFor.start"))?
-                .ok_or_else(|| missing(&at("publicKey.validFor.start"), "an RFC 3339 time"))?;
-            let valid_until = time_member(valid_for, "end", &at("publicKey.validFor.end"))?;
-            let log_id_obj =
-                log.member("logId").ok_or_else(|| missing(&at("logId"), "an object"))?;
-            let log_id = b64_member(log_id_obj, "keyId", &at("logId.keyId"))?;
-            tlogs.push(TransparencyLog { base_url, log_id, key, valid_from, valid_until });
+            let certs = match ca.member("certChain").and_then(|c| c.member("certificates")) {
+                Some(Value::Array(items)) if !items.is_empty() => items,
+                Some(other) => {
+                    return Err(member(&at("certChain.certificates"), "a non-empty array", other));
+                }
+                None => return Err(missing(&at("certChain.certificates"), "a non-empty array")),
+            };
+            let mut chain = Vec::new();
+            for (cert_idx, cert) in certs.iter().enumerate() {
+                let path = at(&format!("certChain.certificates[{cert_idx}].rawBytes"));
+                let raw = b64_member(cert, "rawBytes", &path)?;
+                let what = format!("trusted CA certificate {path}");
+                let cert = Certificate::from_der(&raw, &what).map_err(|source| {
+                    TrustedRootError::Certificate { path: path.clone(), source }
+                })?;
+                chain.push(cert);
+            }
+            let valid_for =
+                ca.member("validFor").ok_or_else(|| missing(&at("validFor"), "an object"))?;
+            let valid_from = time_member(valid_for, "start", &at("validFor.start"))?
+                .ok_or_else(|| missing(&at("validFor.start"), "an RFC 3339 time"))?;
+            let valid_until = time_member(valid_for, "end", &at("validFor.end"))?;
+            certificate_authorities.push(CertificateAuthority {
+                uri,
+                chain,
+                valid_from,
+                valid_until,
+            });
         }
-        Ok(TrustedRoot { tlogs })
+        Ok(TrustedRoot { tlogs, ctlogs, certificate_authorities })
     }
 
     /// The log whose id is `log_id`.
     pub fn tlog(&self, log_id: &[u8]) -> Option<&TransparencyLog> {
         self.tlogs.iter().find(|l| l.log_id == log_id)
     }
+
+    /// The CT log whose id is `log_id`.
+    pub fn ctlog(&self, log_id: &[u8]) -> Option<&TransparencyLog> {
+        self.ctlogs.iter().find(|l| l.log_id == log_id)
+    }
+}
+
+/// Parses the array `field` (`tlogs` or `ctlogs`) of transparency log instances.
+fn parse_logs(value: &Value, field: &str) -> Result<Vec<TransparencyLog>, TrustedRootError> {
+    let mut out = Vec::new();
+    let logs = match value.member(field) {
+        None => &[][..],
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(other) => return Err(member(field, "an array", other)),
+    };
+    for (idx, log) in logs.iter().enumerate() {
+        let at = |name: &str| format!("{field}[{idx}].{name}");
+        let base_url = match log.member("baseUrl") {
+            Some(Value::String(s)) => s.clone(),
+            None => String::new(),
+            Some(other) => return Err(member(&at("baseUrl"), "a string", other)),
+        };
+        let public_key =
+            log.member("publicKey").ok_or_else(|| missing(&at("publicKey"), "an object"))?;
+        let raw = b64_member(public_key, "rawBytes", &at("publicKey.rawBytes"))?;
+        let key = PublicKey::from_spki_der(&raw)
+            .map_err(|source| TrustedRootError::Key { path: at("publicKey.rawBytes"), source })?;
+        let valid_for = public_key
+            .member("validFor")
+            .ok_or_else(|| missing(&at("publicKey.validFor"), "an object"))?;
+        let valid_from = time_member(valid_for, "start", &at("publicKey.validFor.start"))?
+            .ok_or_else(|| missing(&at("publicKey.validFor.start"), "an RFC 3339 time"))?;
+        let valid_until = time_member(valid_for, "end", &at("publicKey.validFor.end"))?;
+        let log_id_obj = log.member("logId").ok_or_else(|| missing(&at("logId"), "an object"))?;
+        let log_id = b64_member(log_id_obj, "keyId", &at("logId.keyId"))?;
+        out.push(TransparencyLog { base_url, log_id, key, valid_from, valid_until });
+    }
+    Ok(out)
+}
+
+/// Formats Unix seconds as RFC 3339 UTC (`2024-06-01T12:00:00Z`), for messages.
+pub fn format_time(time: i64) -> String {
+    let days = time.div_euclid(86_400);
+    let secs = time.rem_euclid(86_400);
+    // H. Hinnant's `civil_from_days`.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 fn member(path: &str, expected: &'static str, found: &Value) -> TrustedRootError {
@@ -272,6 +380,16 @@ mod tests {
         assert_eq!(parse_rfc3339("2021-01-12T11:53:27"), None);
         assert_eq!(parse_rfc3339("2021-01-12T11:53:27.Z"), None);
         assert_eq!(parse_rfc3339("+021-01-12T11:53:27Z"), None);
+    }
+
+    #[test]
+    fn format_time_round_trips() {
+        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_time(1_610_452_407), "2021-01-12T11:53:27Z");
+        assert_eq!(format_time(1_709_243_999), "2024-02-29T21:59:59Z");
+        for t in [951_782_400, 4_107_542_399, -86_401] {
+            assert_eq!(parse_rfc3339(&format_time(t)), Some(t));
+        }
     }
 
     #[test]

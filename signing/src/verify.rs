@@ -9,12 +9,17 @@
 //!   a layer that passes every check of [`crate::cosign`]. The rule holds when `threshold`
 //!   distinct signers are satisfied by *distinct* layers (a maximum bipartite matching between
 //!   signers and layers), so one signature never counts twice.
-//! - Keyless and Notation signers are parsed and resolved but not verified yet: they never
-//!   count as satisfied, and the refusal says so.
+//! - Keyless signers are satisfied by a Sigstore bundle (attached as an OCI 1.1 referrer) that
+//!   passes every check of [`crate::bundle`] for their issuer, subject and trusted root. Bundles
+//!   and cosign layers are all "signatures" for the matching above: one bundle counts once.
+//!   Keyless cosign `.sig` layers (certificate annotation) are not verified yet.
+//! - Notation signers are parsed and resolved but not verified yet: they never count as
+//!   satisfied, and the refusal says so.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::bundle::{self, BundleError, KeylessIdentity};
 use crate::cosign::{self, CosignError, Expected, MAX_LAYERS, SignatureLayer};
 use crate::keys::KeyId;
 use crate::policy::{Policy, Requirement, Signer, SourceLoc};
@@ -37,6 +42,10 @@ pub struct ImageInput<'a> {
     /// The layers of the `sha256-<hex>.sig` manifest with their payloads; empty when there is no
     /// such manifest.
     pub cosign_layers: &'a [SignatureLayer],
+    /// Sigstore bundles attached to `digest` as OCI 1.1 referrers (artifact type
+    /// [`bundle::BUNDLE_MEDIA_TYPE_V03`]): the bytes of each referrer's bundle layer, whose
+    /// digest the caller has checked, from referrers whose `subject` is `digest`.
+    pub bundles: &'a [Vec<u8>],
 }
 
 /// Who satisfied a requirement.
@@ -132,6 +141,12 @@ pub enum RefusalReason {
         "the configuration's LinuxKit `trust:` section requires this image to be signed (LinuxKit checked Docker Content Trust signatures, which kit cannot verify), but the rule says `unsigned: accept`: add a rule with signers for it, or remove it from `trust:`"
     )]
     LegacyTrustRequiresSignature,
+    /// Too many bundles.
+    #[error("{n_bundles} Sigstore bundles are attached, more than the {MAX_LAYERS} accepted")]
+    TooManyBundles {
+        /// How many.
+        n_bundles: usize,
+    },
     /// The signature manifest has too many layers.
     #[error("signature manifest has {n_layers} layers, more than the {MAX_LAYERS} accepted")]
     TooManyLayers {
@@ -140,7 +155,7 @@ pub enum RefusalReason {
     },
     /// No signature at all.
     #[error(
-        "no signature found: expected a cosign signature manifest tagged {tag} with at least one layer (sign with `cosign sign --key`)"
+        "no signature found: expected a cosign signature manifest tagged {tag} with at least one layer (`cosign sign --key`), or a Sigstore bundle attached as an OCI referrer (`cosign sign`)"
     )]
     NoSignatures {
         /// The expected tag.
@@ -198,6 +213,13 @@ impl fmt::Display for SignerFailure {
 pub enum SignerProblem {
     /// Each layer failed; one error per layer, in layer order.
     Layers(Vec<CosignError>),
+    /// Each Sigstore bundle failed; one error per bundle, in input order.
+    Bundles(Vec<BundleError>),
+    /// A keyless signer, but no Sigstore bundle is attached.
+    NoBundles {
+        /// How many cosign layers there are (keyless `.sig` layers are not verified yet).
+        n_cosign_layers: usize,
+    },
     /// Its signatures verified, but only on layers already counted for other signers.
     SignatureAlreadyCounted,
     /// kit does not verify this kind of signer yet.
@@ -219,6 +241,22 @@ impl fmt::Display for SignerProblem {
                 }
                 Ok(())
             }
+            SignerProblem::Bundles(errors) => {
+                for (idx, err) in errors.iter().enumerate() {
+                    if idx > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "bundle {idx}: {err}")?;
+                }
+                Ok(())
+            }
+            SignerProblem::NoBundles { n_cosign_layers: 0 } => {
+                f.write_str("no Sigstore bundle is attached as an OCI referrer")
+            }
+            SignerProblem::NoBundles { n_cosign_layers } => write!(
+                f,
+                "no Sigstore bundle is attached as an OCI referrer (the {n_cosign_layers} cosign .sig layers are not checked for keyless signers yet)"
+            ),
             SignerProblem::SignatureAlreadyCounted => {
                 f.write_str("its only valid signatures already count for other signers")
             }
@@ -231,7 +269,8 @@ impl fmt::Display for SignerProblem {
 
 /// Verifies one pinned input under `policy` at time `now`.
 pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<Verdict, Refusal> {
-    // `now` is for keyless and Notation checks, which are not wired yet.
+    // Keyless signatures are checked at the time the log proves, not now; `now` is for
+    // Notation, which is not wired yet.
     let _ = now;
     let refuse = |rule: Option<String>, reason: RefusalReason| Refusal {
         image: input.image.to_owned(),
@@ -285,7 +324,13 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
     if n_layers > MAX_LAYERS {
         return Err(refuse(Some(rule_label), RefusalReason::TooManyLayers { n_layers }));
     }
-    if n_layers == 0 {
+    let n_bundles = input.bundles.len();
+    if n_bundles > MAX_LAYERS {
+        return Err(refuse(Some(rule_label), RefusalReason::TooManyBundles { n_bundles }));
+    }
+    // Signatures are numbered: cosign layers first, then bundles.
+    let n_signatures = n_layers + n_bundles;
+    if n_signatures == 0 {
         let tag = cosign::signature_tag(input.digest).unwrap_or_default();
         return Err(refuse(Some(rule_label), RefusalReason::NoSignatures { tag }));
     }
@@ -295,8 +340,10 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
     // For each signer: the layers that verify, or why none does.
     let mut verified: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut failures: BTreeMap<usize, SignerProblem> = BTreeMap::new();
-    // Rekor entries verified per (signer, layer), for the verdict.
+    // Rekor entries verified per (signer, signature), for the verdict.
     let mut tlog_entries: BTreeMap<(usize, usize), VerifiedEntry> = BTreeMap::new();
+    // Verified bundles per (signer, signature).
+    let mut bundles: BTreeMap<(usize, usize), bundle::VerifiedBundle> = BTreeMap::new();
     for (signer_idx, name) in signer_names.iter().enumerate() {
         let Some(signer) = policy.signer(name) else {
             // The parser checks every name against the signer table; refusing is the safe
@@ -325,8 +372,31 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
                     verified.push((signer_idx, ok_layers));
                 }
             }
-            Signer::Keyless { .. } => {
-                failures.insert(signer_idx, SignerProblem::NotImplemented { kind: "keyless" });
+            Signer::Keyless { issuer, subject, root, .. } => {
+                if n_bundles == 0 {
+                    failures
+                        .insert(signer_idx, SignerProblem::NoBundles { n_cosign_layers: n_layers });
+                    continue;
+                }
+                let identity = KeylessIdentity { issuer, subject };
+                let mut ok = Vec::new();
+                let mut errors = Vec::new();
+                for (bundle_idx, bytes) in input.bundles.iter().enumerate() {
+                    match bundle::verify_bundle(bytes, root, input.digest, &identity) {
+                        Ok(v) => {
+                            let sig_idx = n_layers + bundle_idx;
+                            ok.push(sig_idx);
+                            tlog_entries.insert((signer_idx, sig_idx), v.tlog_entry.clone());
+                            bundles.insert((signer_idx, sig_idx), v);
+                        }
+                        Err(err) => errors.push(err),
+                    }
+                }
+                if ok.is_empty() {
+                    failures.insert(signer_idx, SignerProblem::Bundles(errors));
+                } else {
+                    verified.push((signer_idx, ok));
+                }
             }
             Signer::Notation { .. } => {
                 failures.insert(signer_idx, SignerProblem::NotImplemented { kind: "notation" });
@@ -334,23 +404,30 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
         }
     }
 
-    let assignment = max_matching(&verified, n_layers);
+    let assignment = max_matching(&verified, n_signatures);
     let mut satisfied_by = Vec::new();
     for (signer_idx, layers) in &verified {
         match assignment.get(signer_idx) {
             Some(layer_idx) => {
                 let name = &signer_names[*signer_idx];
                 // `verified` only holds signers found in the policy above.
-                let description = policy.signer(name).map(Signer::describe).unwrap_or_default();
+                let mut description = policy.signer(name).map(Signer::describe).unwrap_or_default();
                 let key_id = match policy.signer(name) {
                     Some(Signer::CosignKey { key, .. }) => Some(key.id().clone()),
                     _ => None,
                 };
-                let signature = input
-                    .cosign_layers
-                    .get(*layer_idx)
-                    .map(|l| l.descriptor.digest.clone())
-                    .unwrap_or_default();
+                let verified_bundle = bundles.get(&(*signer_idx, *layer_idx));
+                let signature = match verified_bundle {
+                    Some(b) => {
+                        description = format!("keyless {} from {}", b.subject, b.issuer);
+                        b.bundle_digest.clone()
+                    }
+                    None => input
+                        .cosign_layers
+                        .get(*layer_idx)
+                        .map(|l| l.descriptor.digest.clone())
+                        .unwrap_or_default(),
+                };
                 let tlog_entry = tlog_entries.get(&(*signer_idx, *layer_idx)).cloned();
                 satisfied_by.push(SignerId {
                     name: name.clone(),
@@ -396,8 +473,8 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
     ))
 }
 
-/// A maximum matching of signers to distinct layers (Kuhn's augmenting paths; tiny inputs:
-/// at most a few signers and [`MAX_LAYERS`] layers). Returns signer index → layer index.
+/// A maximum matching of signers to distinct signatures (Kuhn's augmenting paths; tiny inputs:
+/// a few signers, at most 2 × [`MAX_LAYERS`] signatures). Returns signer index → signature index.
 fn max_matching(verified: &[(usize, Vec<usize>)], n_layers: usize) -> BTreeMap<usize, usize> {
     // layer_owner[layer] = position in `verified` of the signer holding it.
     let mut layer_owner: Vec<Option<usize>> = vec![None; n_layers];

@@ -49,7 +49,8 @@ fn release_policy() -> Policy {
 /// Verifies and renders the outcome; key ids, which change with every openssl run, are
 /// replaced by `<key KIND IDX>`.
 fn render(policy: &Policy, digest: &str, layers: &[SignatureLayer]) -> String {
-    let input = ImageInput { image: IMAGE, repository: REPO, digest, cosign_layers: layers };
+    let input =
+        ImageInput { image: IMAGE, repository: REPO, digest, cosign_layers: layers, bundles: &[] };
     let out = match verify(policy, &input, NOW) {
         Ok(v) => {
             let signers: Vec<String> = v.satisfied_by.iter().map(ToString::to_string).collect();
@@ -83,8 +84,13 @@ fn check(policy: &Policy, layers: &[SignatureLayer], expect: Expect) {
 
 fn refusal(policy: &Policy, layers: &[SignatureLayer]) -> RefusalReason {
     let digest = image_digest();
-    let input =
-        ImageInput { image: IMAGE, repository: REPO, digest: &digest, cosign_layers: layers };
+    let input = ImageInput {
+        image: IMAGE,
+        repository: REPO,
+        digest: &digest,
+        cosign_layers: layers,
+        bundles: &[],
+    };
     verify(policy, &input, NOW).unwrap_err().reason
 }
 
@@ -183,6 +189,7 @@ fn verdict_records_the_signature_and_key() {
         repository: REPO,
         digest: &digest,
         cosign_layers: std::slice::from_ref(&l),
+        bundles: &[],
     };
     let v = verify(&release_policy(), &input, NOW).unwrap();
     let expected_id =
@@ -288,7 +295,13 @@ fn the_example_in_refusals_is_a_valid_policy() {
 fn malformed_pinned_digest_is_refused() {
     let p = Policy::none();
     for bad in ["sha256:XYZ", "md5:00", "latest"] {
-        let input = ImageInput { image: IMAGE, repository: REPO, digest: bad, cosign_layers: &[] };
+        let input = ImageInput {
+            image: IMAGE,
+            repository: REPO,
+            digest: bad,
+            cosign_layers: &[],
+            bundles: &[],
+        };
         let err = verify(&p, &input, NOW).unwrap_err();
         assert!(
             matches!(err.reason, RefusalReason::BadDigest(CosignError::BadDigest { .. })),
@@ -312,13 +325,13 @@ fn most_specific_rule_decides() {
         &p,
         &[],
         expect![
-            "refused: linuxkit/kernel:6.6: rule docker.io/linuxkit/*: no signature found: expected a cosign signature manifest tagged sha256-4e754abb11a302ba90efd82279ee34f55cec06b11e15917f746f610274bdb8fe.sig with at least one layer (sign with `cosign sign --key`)"
+            "refused: linuxkit/kernel:6.6: rule docker.io/linuxkit/*: no signature found: expected a cosign signature manifest tagged sha256-4e754abb11a302ba90efd82279ee34f55cec06b11e15917f746f610274bdb8fe.sig with at least one layer (`cosign sign --key`), or a Sigstore bundle attached as an OCI referrer (`cosign sign`)"
         ],
     );
 }
 
 #[test]
-fn keyless_signers_are_not_verified_yet() {
+fn keyless_signer_without_bundles_is_refused() {
     let yaml = "version: 1\nsigners:\n  ci:\n    keyless: {issuer: https://issuer.example, subject: me, trusted-root: tr.json}\nrules:\n  - images: [docker.io/linuxkit/*]\n    signers: [ci]\n";
     let tr =
         br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#.to_vec();
@@ -327,7 +340,7 @@ fn keyless_signers_are_not_verified_yet() {
         .resolve(&BTreeMap::from([("tr.json".to_owned(), tr)]))
         .unwrap();
     let l = layer(payload(REPO, &image_digest()), b"sig");
-    expect!["refused: linuxkit/kernel:6.6: rule docker.io/linuxkit/*: needs a signature by ci, 0 verified: ci (keyless identity from https://issuer.example): keyless verification is not implemented yet"]
+    expect!["refused: linuxkit/kernel:6.6: rule docker.io/linuxkit/*: needs a signature by ci, 0 verified: ci (keyless identity from https://issuer.example): no Sigstore bundle is attached as an OCI referrer (the 1 cosign .sig layers are not checked for keyless signers yet)"]
         .assert_eq(&render(&p, &image_digest(), &[l]));
 }
 
@@ -492,6 +505,7 @@ fn signed_body_error(body: &str) -> Option<CosignError> {
         repository: REPO,
         digest: &digest,
         cosign_layers: std::slice::from_ref(&l),
+        bundles: &[],
     };
     match verify(&release_policy(), &input, NOW) {
         Ok(_) => None,
@@ -794,6 +808,7 @@ fn tlog_entry_verifies_and_is_recorded() {
         repository: REPO,
         digest: &digest,
         cosign_layers: std::slice::from_ref(&l),
+        bundles: &[],
     };
     let v = verify(&tlog_policy(None), &input, NOW).unwrap();
     let entry = v.satisfied_by[0].tlog_entry.clone().unwrap();
