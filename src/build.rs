@@ -3,10 +3,13 @@
 //! 1. Every image the configuration names is resolved to digests for the target platform: from
 //!    the local sources first (OCI layouts and archives given with `--source`), then from the
 //!    cache, then from its registry.
-//! 2. Each image's layers are decoded once into verified, uncompressed layer files and merged
+//! 2. Its signatures are found (the local sources, the cache, the registry) and checked under
+//!    the policy; an image that does not verify stops the build before any of its layers is
+//!    opened.
+//! 3. Each image's layers are decoded once into verified, uncompressed layer files and merged
 //!    into an in-memory tree whose file contents point into those files.
-//! 3. The LinuxKit layout is assembled from the configuration and the trees.
-//! 4. Each requested format is written to a temporary file and renamed into place.
+//! 4. The LinuxKit layout is assembled from the configuration and the trees.
+//! 5. Each requested format is written to a temporary file and renamed into place.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -19,10 +22,12 @@ use crate::config::Config;
 use crate::fetch::{self, PullPolicy, Registry};
 use crate::linuxkit::input::Assembly;
 use crate::linuxkit::{self, AssembleOptions, Assembled, HostFiles, ImageMap};
-use crate::oci::{self, ImageSource, Platform};
+use crate::oci::{self, ArchiveSource, ImageSource, OciLayout, Platform};
 use crate::output::{AtomicFile, Format};
 use crate::reference::Reference;
 use crate::tree::{LayerFiles, merge_image};
+use crate::verify::{ImageToVerify, SignatureSources, Verified, VerifyError, verify_image};
+use signing::{Policy, UnixTime};
 
 /// Everything a build needs besides the configuration.
 pub struct BuildRequest<'a> {
@@ -37,7 +42,7 @@ pub struct BuildRequest<'a> {
     /// Time of every generated entry, in seconds since the Unix epoch.
     pub epoch: i64,
     /// Local image sources, searched before the cache, in order.
-    pub sources: Vec<Box<dyn ImageSource + 'a>>,
+    pub sources: Vec<LocalSource>,
     /// The image cache.
     pub cache: &'a Cache,
     /// The registry client, or `None` to work offline.
@@ -46,6 +51,27 @@ pub struct BuildRequest<'a> {
     pub pull: PullPolicy,
     /// Reads `files[].source` and renders `metadata:` entries.
     pub host: &'a dyn HostFiles,
+    /// The signature policy every image must satisfy.
+    pub policy: &'a Policy,
+    /// The time signatures are checked at (read once by the caller).
+    pub now: UnixTime,
+}
+
+/// A local image source given with `--source`.
+pub enum LocalSource {
+    /// An OCI image layout directory (may also carry signatures).
+    Layout(OciLayout),
+    /// An OCI archive or a `docker save` tarball.
+    Archive(ArchiveSource),
+}
+
+impl LocalSource {
+    fn image_source(&self) -> &dyn ImageSource {
+        match self {
+            LocalSource::Layout(layout) => layout,
+            LocalSource::Archive(archive) => archive,
+        }
+    }
 }
 
 /// Where outputs are written.
@@ -77,6 +103,10 @@ pub struct ImageReport {
     pub source: String,
     /// The digest of its manifest for the target platform.
     pub manifest_digest: String,
+    /// How its signature was verified, one line (`--explain`).
+    pub explanation: String,
+    /// Warnings of the verification, to be shown on every build.
+    pub warnings: Vec<String>,
 }
 
 /// Why a build failed. Each variant names the image, file or output it concerns.
@@ -100,6 +130,16 @@ pub enum BuildError {
         reference: String,
         /// What went wrong.
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An image's signatures did not satisfy the policy.
+    #[error("image {reference} ({location})")]
+    Verify {
+        /// The reference as written.
+        reference: String,
+        /// Where the configuration names it.
+        location: String,
+        /// Why it was refused.
+        source: Box<VerifyError>,
     },
     /// The LinuxKit layout could not be assembled.
     #[error(transparent)]
@@ -127,6 +167,14 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
     let layers = LayerFiles::new(request.cache.layout().root().join("kit-layers"))
         .map_err(|e| BuildError::Request(format!("cannot prepare the layer store: {e}")))?;
 
+    let layouts: Vec<OciLayout> = request
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            LocalSource::Layout(layout) => Some(layout.clone()),
+            LocalSource::Archive(_) => None,
+        })
+        .collect();
     let mut images = BTreeMap::new();
     let mut reports = Vec::new();
     for (_section, image_ref, location) in config.images() {
@@ -139,8 +187,23 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
                 location: location.to_string(),
                 source,
             })?;
+        let verified = verify(
+            request,
+            &layouts,
+            &image_ref.reference,
+            &image_ref.written,
+            &resolved,
+            &source_name,
+        )
+        .map_err(|source| BuildError::Verify {
+            reference: image_ref.written.clone(),
+            location: location.to_string(),
+            source: Box::new(source),
+        })?;
         let tree = match &source_name {
-            Resolved::Local(idx) => merge_image(request.sources[*idx].as_ref(), &resolved, &layers),
+            Resolved::Local(idx) => {
+                merge_image(request.sources[*idx].image_source(), &resolved, &layers)
+            }
             Resolved::Cache => merge_image(request.cache.layout(), &resolved, &layers),
         }
         .map_err(|e| BuildError::Merge {
@@ -155,10 +218,12 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         reports.push(ImageReport {
             reference: image_ref.written.clone(),
             source: match source_name {
-                Resolved::Local(idx) => request.sources[idx].location(),
+                Resolved::Local(idx) => request.sources[idx].image_source().location(),
                 Resolved::Cache => format!("cache {}", request.cache.layout().root().display()),
             },
             manifest_digest: resolved.manifest_digest().to_string(),
+            explanation: verified.explain(),
+            warnings: verified.verdict.warnings.clone(),
         });
         images.insert(image_ref.written.clone(), image);
     }
@@ -185,7 +250,7 @@ fn resolve(
     written: &str,
 ) -> Result<(oci::ResolvedImage, Resolved), DynError> {
     for (idx, source) in request.sources.iter().enumerate() {
-        match source.resolve(written, &request.platform) {
+        match source.image_source().resolve(written, &request.platform) {
             Ok(image) => return Ok((image, Resolved::Local(idx))),
             Err(oci::Error::RefNotFound { .. }) => continue,
             Err(other) => return Err(Box::new(other)),
@@ -199,6 +264,26 @@ fn resolve(
         request.pull,
     )?;
     Ok((image, Resolved::Cache))
+}
+
+/// Checks the signatures of `resolved` under the policy. Images from local sources look for
+/// signatures in the local layouts and the cache only; registry images may also ask their
+/// registry, as the pull policy allows.
+fn verify(
+    request: &BuildRequest<'_>,
+    layouts: &[OciLayout],
+    reference: &Reference,
+    written: &str,
+    resolved: &oci::ResolvedImage,
+    source: &Resolved,
+) -> Result<Verified, VerifyError> {
+    let (registry, pull) = match source {
+        Resolved::Local(_) => (None, PullPolicy::Never),
+        Resolved::Cache => (request.registry, request.pull),
+    };
+    let finder = SignatureSources::new(layouts, request.cache, registry, pull);
+    let image = ImageToVerify { written, reference, digest: resolved.root_digest() };
+    verify_image(request.policy, &image, &finder, None, request.now)
 }
 
 fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), BuildError> {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 
-use kit::build::{BuildRequest, Destination};
+use kit::build::{BuildError, BuildRequest, Destination, LocalSource};
 use kit::cache::Cache;
 use kit::fetch::{self, ClientOptions, PullPolicy, Registry};
-use kit::oci::{ArchiveSource, ImageSource, OciLayout, Platform};
+use kit::oci::{ArchiveSource, OciLayout, Platform};
 use kit::output::Format;
 
 use super::{Failure, read_config};
@@ -79,6 +79,15 @@ pub struct Args {
     #[arg(long, value_name = "MODE", default_value = "auto")]
     progress: String,
 
+    /// The signature policy (YAML): which signers each image must be signed by. Without it
+    /// every image is refused; `kit build` explains how to write one.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+
+    /// Print, for every image, which rule and signature verified it.
+    #[arg(long)]
+    explain: bool,
+
     /// LinuxKit configuration files, merged in order (`-` reads standard input).
     #[arg(required = true, value_name = "CONFIG")]
     configs: Vec<PathBuf>,
@@ -105,7 +114,14 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let platform = platform(args.arch.as_deref()).map_err(Failure::Usage)?;
     let epoch = epoch(args.epoch).map_err(Failure::Usage)?;
 
-    let mut sources: Vec<Box<dyn ImageSource>> = Vec::new();
+    let policy = kit::verify::load_policy(args.policy.as_deref(), config.trust.as_ref())
+        .map_err(|e| Failure::Usage(e.into()))?;
+    let now = signing::UnixTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+    );
+    let mut sources: Vec<LocalSource> = Vec::new();
     for path in &args.sources {
         sources.push(open_source(path).map_err(Failure::Usage)?);
     }
@@ -140,8 +156,26 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         registry: registry.as_ref(),
         pull,
         host: &host,
+        policy: &policy,
+        now,
     };
-    let report = kit::build::build(&config, &request).context("build failed")?;
+    let report = match kit::build::build(&config, &request) {
+        Ok(report) => report,
+        Err(error) => {
+            let usage =
+                matches!(&error, BuildError::Verify { source, .. } if source.is_policy_error());
+            let error = anyhow::Error::new(error).context("build failed");
+            return Err(if usage { Failure::Usage(error) } else { Failure::Failed(error) });
+        }
+    };
+    for image in &report.images {
+        for warning in &image.warnings {
+            eprintln!("kit: warning: {}: {warning}", image.reference);
+        }
+        if args.explain {
+            eprintln!("kit: {}", image.explanation);
+        }
+    }
     let mut stdout = io::stdout().lock();
     for path in &report.outputs {
         writeln!(stdout, "{}", path.display()).context("writing to standard output")?;
@@ -200,17 +234,17 @@ fn epoch(flag: Option<i64>) -> anyhow::Result<i64> {
     }
 }
 
-fn open_source(path: &Path) -> anyhow::Result<Box<dyn ImageSource>> {
+fn open_source(path: &Path) -> anyhow::Result<LocalSource> {
     if path.is_dir() {
         let layout = OciLayout::open(path).with_context(|| {
             format!("--source {}: not a readable OCI image layout", path.display())
         })?;
-        Ok(Box::new(layout))
+        Ok(LocalSource::Layout(layout))
     } else {
         let archive = ArchiveSource::open(path).with_context(|| {
             format!("--source {}: not a readable OCI or docker-save archive", path.display())
         })?;
-        Ok(Box::new(archive))
+        Ok(LocalSource::Archive(archive))
     }
 }
 
