@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::fetch::{self, PullPolicy, Registry};
 use crate::linuxkit::input::Assembly;
 use crate::linuxkit::{self, AssembleOptions, Assembled, HostFiles, ImageMap};
+use crate::lock::{Lockfile, resolve_locked};
 use crate::oci::{self, ArchiveSource, ImageSource, OciLayout, Platform};
 use crate::output::{AtomicFile, Format};
 use crate::reference::Reference;
@@ -55,6 +56,8 @@ pub struct BuildRequest<'a> {
     pub policy: &'a Policy,
     /// The time signatures are checked at (read once by the caller).
     pub now: UnixTime,
+    /// With `--locked`: every image must be in this lockfile and resolve exactly as it says.
+    pub locked: Option<&'a Lockfile>,
 }
 
 /// A local image source given with `--source`.
@@ -164,68 +167,26 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         std::fs::create_dir_all(dir)
             .map_err(|source| BuildError::Write { path: dir.clone(), source })?;
     }
+    let inputs = resolve_inputs(config, request)?;
     let layers = LayerFiles::new(request.cache.layout().root().join("kit-layers"))
         .map_err(|e| BuildError::Request(format!("cannot prepare the layer store: {e}")))?;
-
-    let layouts: Vec<OciLayout> = request
-        .sources
-        .iter()
-        .filter_map(|s| match s {
-            LocalSource::Layout(layout) => Some(layout.clone()),
-            LocalSource::Archive(_) => None,
-        })
-        .collect();
     let mut images = BTreeMap::new();
     let mut reports = Vec::new();
-    for (_section, image_ref, location) in config.images() {
-        if images.contains_key(&image_ref.written) {
-            continue;
-        }
-        let (resolved, source_name) = resolve(request, &image_ref.reference, &image_ref.written)
-            .map_err(|source| BuildError::Fetch {
-                reference: image_ref.written.clone(),
-                location: location.to_string(),
-                source,
-            })?;
-        let verified = verify(
-            request,
-            &layouts,
-            &image_ref.reference,
-            &image_ref.written,
-            &resolved,
-            &source_name,
-        )
-        .map_err(|source| BuildError::Verify {
-            reference: image_ref.written.clone(),
-            location: location.to_string(),
-            source: Box::new(source),
-        })?;
-        let tree = match &source_name {
+    for input in inputs {
+        let tree = match &input.source {
             Resolved::Local(idx) => {
-                merge_image(request.sources[*idx].image_source(), &resolved, &layers)
+                merge_image(request.sources[*idx].image_source(), &input.resolved, &layers)
             }
-            Resolved::Cache => merge_image(request.cache.layout(), &resolved, &layers),
+            Resolved::Cache => merge_image(request.cache.layout(), &input.resolved, &layers),
         }
-        .map_err(|e| BuildError::Merge {
-            reference: image_ref.written.clone(),
-            source: Box::new(e),
-        })?;
+        .map_err(|e| BuildError::Merge { reference: input.written.clone(), source: Box::new(e) })?;
         let image = linuxkit::ResolvedImage::new(
-            &image_ref.reference,
+            &input.reference,
             tree,
-            resolved.config.value.config.as_ref(),
+            input.resolved.config.value.config.as_ref(),
         )?;
-        reports.push(ImageReport {
-            reference: image_ref.written.clone(),
-            source: match source_name {
-                Resolved::Local(idx) => request.sources[idx].image_source().location(),
-                Resolved::Cache => format!("cache {}", request.cache.layout().root().display()),
-            },
-            manifest_digest: resolved.manifest_digest().to_string(),
-            explanation: verified.explain(),
-            warnings: verified.verdict.warnings.clone(),
-        });
-        images.insert(image_ref.written.clone(), image);
+        reports.push(input.report(request));
+        images.insert(input.written, image);
     }
 
     let assembly = Assembly::from(config);
@@ -235,6 +196,87 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
     let assembled = linuxkit::assemble(&assembly, &image_map, request.host, &options)?;
     let outputs = write_outputs(&assembled, &image_map.source, request)?;
     Ok(BuildReport { images: reports, outputs })
+}
+
+/// Resolves and verifies every image of `config` (what `kit lock` does) and returns the
+/// lockfile recording them, with the report of each image.
+pub fn lock(
+    config: &Config,
+    request: &BuildRequest<'_>,
+) -> Result<(Lockfile, Vec<ImageReport>), BuildError> {
+    let inputs = resolve_inputs(config, request)?;
+    let mut lockfile = Lockfile::default();
+    let mut reports = Vec::new();
+    for input in inputs {
+        lockfile.insert(&input.written, &input.reference.to_string(), &input.resolved);
+        lockfile.record_verification(&input.written, &input.verified.record);
+        reports.push(input.report(request));
+    }
+    Ok((lockfile, reports))
+}
+
+/// One image of the configuration, pinned and verified.
+struct Input {
+    written: String,
+    reference: Reference,
+    resolved: oci::ResolvedImage,
+    source: Resolved,
+    verified: Verified,
+}
+
+impl Input {
+    fn report(&self, request: &BuildRequest<'_>) -> ImageReport {
+        ImageReport {
+            reference: self.written.clone(),
+            source: match self.source {
+                Resolved::Local(idx) => request.sources[idx].image_source().location(),
+                Resolved::Cache => format!("cache {}", request.cache.layout().root().display()),
+            },
+            manifest_digest: self.resolved.manifest_digest().to_string(),
+            explanation: self.verified.explain(),
+            warnings: self.verified.verdict.warnings.clone(),
+        }
+    }
+}
+
+/// Pins every image the configuration names (once per reference as written) and verifies its
+/// signatures; nothing of an image's layers is read here.
+fn resolve_inputs(config: &Config, request: &BuildRequest<'_>) -> Result<Vec<Input>, BuildError> {
+    let layouts: Vec<OciLayout> = request
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            LocalSource::Layout(layout) => Some(layout.clone()),
+            LocalSource::Archive(_) => None,
+        })
+        .collect();
+    let mut inputs: Vec<Input> = Vec::new();
+    for (_section, image_ref, location) in config.images() {
+        if inputs.iter().any(|input| input.written == image_ref.written) {
+            continue;
+        }
+        let (resolved, source) = resolve(request, &image_ref.reference, &image_ref.written)
+            .map_err(|source| BuildError::Fetch {
+                reference: image_ref.written.clone(),
+                location: location.to_string(),
+                source,
+            })?;
+        let verified =
+            verify(request, &layouts, &image_ref.reference, &image_ref.written, &resolved, &source)
+                .map_err(|source| BuildError::Verify {
+                    reference: image_ref.written.clone(),
+                    location: location.to_string(),
+                    source: Box::new(source),
+                })?;
+        inputs.push(Input {
+            written: image_ref.written.clone(),
+            reference: image_ref.reference.clone(),
+            resolved,
+            source,
+            verified,
+        });
+    }
+    Ok(inputs)
 }
 
 enum Resolved {
@@ -251,18 +293,28 @@ fn resolve(
 ) -> Result<(oci::ResolvedImage, Resolved), DynError> {
     for (idx, source) in request.sources.iter().enumerate() {
         match source.image_source().resolve(written, &request.platform) {
-            Ok(image) => return Ok((image, Resolved::Local(idx))),
+            Ok(image) => {
+                if let Some(lock) = request.locked {
+                    lock.check(written, &image)?;
+                }
+                return Ok((image, Resolved::Local(idx)));
+            }
             Err(oci::Error::RefNotFound { .. }) => continue,
             Err(other) => return Err(Box::new(other)),
         }
     }
-    let image = fetch::ensure_image(
-        request.cache,
-        request.registry,
-        reference,
-        &request.platform,
-        request.pull,
-    )?;
+    let image = match request.locked {
+        Some(lock) => {
+            resolve_locked(request.cache, request.registry, lock, written, &request.platform)?
+        }
+        None => fetch::ensure_image(
+            request.cache,
+            request.registry,
+            reference,
+            &request.platform,
+            request.pull,
+        )?,
+    };
     Ok((image, Resolved::Cache))
 }
 
@@ -283,7 +335,14 @@ fn verify(
     };
     let finder = SignatureSources::new(layouts, request.cache, registry, pull);
     let image = ImageToVerify { written, reference, digest: resolved.root_digest() };
-    verify_image(request.policy, &image, &finder, None, request.now)
+    let recorded = match request.locked {
+        Some(lock) => lock
+            .get(written, &request.platform)
+            .ok()
+            .and_then(|(_, locked)| locked.verified_by.as_ref()),
+        None => None,
+    };
+    verify_image(request.policy, &image, &finder, recorded, request.now)
 }
 
 fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), BuildError> {

@@ -39,6 +39,13 @@ enum Command {
     /// each to a temporary file that is renamed into place once complete.
     Build(build::Args),
 
+    /// Pin every image of the configuration, verified, in a lockfile (NAME.lock).
+    ///
+    /// Records for each image: the reference, the index digest, the chosen platform's manifest,
+    /// config and layer digests, and the rule and signatures that verified it. `kit build
+    /// --locked` then refuses anything that differs.
+    Lock(build::LockArgs),
+
     /// Boot built artifacts.
     Run(run::Args),
 }
@@ -76,6 +83,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Lock(args) => build::run_lock(&args),
         Command::Run(args) => run::run(&args),
     };
     match result {
