@@ -65,7 +65,7 @@ pub enum LocalSource {
     /// An OCI image layout directory (may also carry signatures).
     Layout(OciLayout),
     /// An OCI archive or a `docker save` tarball.
-    Archive(ArchiveSource),
+    Archive(Box<ArchiveSource>),
 }
 
 impl LocalSource {
@@ -321,6 +321,10 @@ fn resolve(
 /// Checks the signatures of `resolved` under the policy. Images from local sources look for
 /// signatures in the local layouts and the cache only; registry images may also ask their
 /// registry, as the pull policy allows.
+#[allow(
+    clippy::result_large_err,
+    reason = "VerifyError is large by design; built once per failure"
+)]
 fn verify(
     request: &BuildRequest<'_>,
     layouts: &[OciLayout],

@@ -337,7 +337,7 @@ fn open_source(path: &Path) -> anyhow::Result<LocalSource> {
         let archive = ArchiveSource::open(path).with_context(|| {
             format!("--source {}: not a readable OCI or docker-save archive", path.display())
         })?;
-        Ok(LocalSource::Archive(archive))
+        Ok(LocalSource::Archive(Box::new(archive)))
     }
 }
 
