@@ -72,7 +72,7 @@ impl LocalSource {
     fn image_source(&self) -> &dyn ImageSource {
         match self {
             LocalSource::Layout(layout) => layout,
-            LocalSource::Archive(archive) => archive,
+            LocalSource::Archive(archive) => archive.as_ref(),
         }
     }
 }
