@@ -95,6 +95,26 @@ pub struct InputArgs {
     #[arg(long)]
     offline: bool,
 
+    #[command(flatten)]
+    registry: RegistryArgs,
+
+    /// The signature policy (YAML): which signers each image must be signed by. Without it
+    /// every image is refused; `kit build` explains how to write one.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+
+    /// Print, for every image, which rule and signature verified it.
+    #[arg(long)]
+    explain: bool,
+
+    /// LinuxKit configuration files, merged in order (`-` reads standard input).
+    #[arg(required = true, value_name = "CONFIG")]
+    configs: Vec<PathBuf>,
+}
+
+/// How registries are reached: shared by `kit build`, `kit lock` and `kit cache pull`.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
     /// Use URL for registry REGISTRY (or `*` for all), like LinuxKit's --mirror. Repeatable.
     #[arg(long = "mirror", value_name = "REGISTRY=URL")]
     mirrors: Vec<String>,
@@ -109,20 +129,7 @@ pub struct InputArgs {
 
     /// How progress is reported on standard error: auto, plain, json or none.
     #[arg(long, value_name = "MODE", default_value = "auto")]
-    progress: String,
-
-    /// The signature policy (YAML): which signers each image must be signed by. Without it
-    /// every image is refused; `kit build` explains how to write one.
-    #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
-
-    /// Print, for every image, which rule and signature verified it.
-    #[arg(long)]
-    explain: bool,
-
-    /// LinuxKit configuration files, merged in order (`-` reads standard input).
-    #[arg(required = true, value_name = "CONFIG")]
-    configs: Vec<PathBuf>,
+    pub(super) progress: String,
 }
 
 /// Everything `kit build` and `kit lock` set up before resolving images.
@@ -161,11 +168,11 @@ impl Session {
         let cache_dir = cache_dir(inputs.cache.as_deref()).map_err(Failure::Usage)?;
         let cache = Cache::open(&cache_dir)
             .with_context(|| format!("opening the image cache {}", cache_dir.display()))?;
-        let progress = progress_sink(&inputs.progress).map_err(Failure::Usage)?;
+        let progress = progress_sink(&inputs.registry.progress).map_err(Failure::Usage)?;
         let registry = if inputs.offline {
             None
         } else {
-            Some(registry(inputs, progress).map_err(Failure::Usage)?)
+            Some(registry_from(&inputs.registry, progress).map_err(Failure::Usage)?)
         };
         let pull = if inputs.offline {
             PullPolicy::Never
@@ -302,7 +309,8 @@ fn default_name(config: &Path) -> String {
         .unwrap_or_else(|| "moby".to_owned())
 }
 
-fn platform(arch: Option<&str>) -> anyhow::Result<Platform> {
+/// The target platform: `--arch`, else the host's architecture.
+pub(super) fn platform(arch: Option<&str>) -> anyhow::Result<Platform> {
     let arch = match arch {
         Some(arch) => arch.to_owned(),
         None => match std::env::consts::ARCH {
@@ -341,7 +349,8 @@ fn open_source(path: &Path) -> anyhow::Result<LocalSource> {
     }
 }
 
-fn cache_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+/// The cache directory: the flag, `$KIT_CACHE`, `$XDG_CACHE_HOME/kit` or `~/.cache/kit`.
+pub(super) fn cache_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(dir) = flag {
         return Ok(dir.to_path_buf());
     }
@@ -353,7 +362,8 @@ fn cache_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     })
 }
 
-fn progress_sink(mode: &str) -> anyhow::Result<Arc<dyn fetch::ProgressSink>> {
+/// The progress renderer for `--progress MODE`.
+pub(super) fn progress_sink(mode: &str) -> anyhow::Result<Arc<dyn fetch::ProgressSink>> {
     Ok(match mode {
         "json" => Arc::new(fetch::JsonProgress::new(io::stderr())),
         "plain" => Arc::new(fetch::PlainProgress::new(io::stderr())),
@@ -364,7 +374,11 @@ fn progress_sink(mode: &str) -> anyhow::Result<Arc<dyn fetch::ProgressSink>> {
     })
 }
 
-fn registry(args: &InputArgs, progress: Arc<dyn fetch::ProgressSink>) -> anyhow::Result<Registry> {
+/// The registry client for these flags (and the proxy and credentials from the environment).
+pub(super) fn registry_from(
+    args: &RegistryArgs,
+    progress: Arc<dyn fetch::ProgressSink>,
+) -> anyhow::Result<Registry> {
     let mut options = ClientOptions::default();
     for mirror in &args.mirrors {
         options.endpoints.add_mirror(mirror).with_context(|| format!("--mirror {mirror}"))?;

@@ -4,6 +4,7 @@
 //! 0 on success, 1 when a build or verification fails, 2 for usage and configuration errors.
 
 mod build;
+mod cache;
 mod run;
 mod validate;
 
@@ -46,6 +47,9 @@ enum Command {
     /// --locked` then refuses anything that differs.
     Lock(build::LockArgs),
 
+    /// Manage the image cache, an OCI image layout compatible with LinuxKit's.
+    Cache(cache::Args),
+
     /// Boot built artifacts.
     Run(run::Args),
 }
@@ -57,6 +61,12 @@ pub enum Failure {
     Usage(anyhow::Error),
     /// The build or a verification failed: exit status 1.
     Failed(anyhow::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Failure {
+        Failure::Failed(error.into())
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -84,6 +94,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Validate(args) => validate::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Lock(args) => build::run_lock(&args),
+        Command::Cache(args) => cache::run(&args),
         Command::Run(args) => run::run(&args),
     };
     match result {
