@@ -127,7 +127,8 @@ pub struct RegistryArgs {
     #[arg(long = "insecure-registry", value_name = "HOST")]
     insecure_registries: Vec<String>,
 
-    /// How progress is reported on standard error: auto, plain, json or none.
+    /// How progress is reported on standard error: auto (bars on a terminal, plain lines
+    /// otherwise), plain, json (JSON lines) or none.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub(super) progress: String,
 }
@@ -367,7 +368,7 @@ pub(super) fn progress_sink(mode: &str) -> anyhow::Result<Arc<dyn fetch::Progres
     Ok(match mode {
         "json" => Arc::new(fetch::JsonProgress::new(io::stderr())),
         "plain" => Arc::new(fetch::PlainProgress::new(io::stderr())),
-        "auto" if !io::stderr().is_terminal() => Arc::new(fetch::PlainProgress::new(io::stderr())),
+        "auto" if io::stderr().is_terminal() => Arc::new(super::bars::Bars::new()),
         "auto" => Arc::new(fetch::PlainProgress::new(io::stderr())),
         "none" => Arc::new(fetch::NoProgress),
         other => return Err(anyhow!("--progress {other:?}: expected auto, plain, json or none")),

@@ -3,6 +3,7 @@
 //! This is the only place that reads the environment, prints, and decides exit codes:
 //! 0 on success, 1 when a build or verification fails, 2 for usage and configuration errors.
 
+mod bars;
 mod build;
 mod cache;
 mod run;
