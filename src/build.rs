@@ -3,10 +3,13 @@
 //! 1. Every image the configuration names is resolved to digests for the target platform: from
 //!    the local sources first (OCI layouts and archives given with `--source`), then from the
 //!    cache, then from its registry.
-//! 2. Each image's layers are decoded once into verified, uncompressed layer files and merged
+//! 2. Its signatures are found (the local sources, the cache, the registry) and checked under
+//!    the policy; an image that does not verify stops the build before any of its layers is
+//!    opened.
+//! 3. Each image's layers are decoded once into verified, uncompressed layer files and merged
 //!    into an in-memory tree whose file contents point into those files.
-//! 3. The LinuxKit layout is assembled from the configuration and the trees.
-//! 4. Each requested format is written to a temporary file and renamed into place.
+//! 4. The LinuxKit layout is assembled from the configuration and the trees.
+//! 5. Each requested format is written to a temporary file and renamed into place.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -19,10 +22,13 @@ use crate::config::Config;
 use crate::fetch::{self, PullPolicy, Registry};
 use crate::linuxkit::input::Assembly;
 use crate::linuxkit::{self, AssembleOptions, Assembled, HostFiles, ImageMap};
-use crate::oci::{self, ImageSource, Platform};
+use crate::lock::{Lockfile, resolve_locked};
+use crate::oci::{self, ArchiveSource, ImageSource, OciLayout, Platform};
 use crate::output::{AtomicFile, Format};
 use crate::reference::Reference;
 use crate::tree::{LayerFiles, merge_image};
+use crate::verify::{ImageToVerify, SignatureSources, Verified, VerifyError, verify_image};
+use signing::{Policy, UnixTime};
 
 /// Everything a build needs besides the configuration.
 pub struct BuildRequest<'a> {
@@ -37,7 +43,7 @@ pub struct BuildRequest<'a> {
     /// Time of every generated entry, in seconds since the Unix epoch.
     pub epoch: i64,
     /// Local image sources, searched before the cache, in order.
-    pub sources: Vec<Box<dyn ImageSource + 'a>>,
+    pub sources: Vec<LocalSource>,
     /// The image cache.
     pub cache: &'a Cache,
     /// The registry client, or `None` to work offline.
@@ -46,6 +52,29 @@ pub struct BuildRequest<'a> {
     pub pull: PullPolicy,
     /// Reads `files[].source` and renders `metadata:` entries.
     pub host: &'a dyn HostFiles,
+    /// The signature policy every image must satisfy.
+    pub policy: &'a Policy,
+    /// The time signatures are checked at (read once by the caller).
+    pub now: UnixTime,
+    /// With `--locked`: every image must be in this lockfile and resolve exactly as it says.
+    pub locked: Option<&'a Lockfile>,
+}
+
+/// A local image source given with `--source`.
+pub enum LocalSource {
+    /// An OCI image layout directory (may also carry signatures).
+    Layout(OciLayout),
+    /// An OCI archive or a `docker save` tarball.
+    Archive(Box<ArchiveSource>),
+}
+
+impl LocalSource {
+    fn image_source(&self) -> &dyn ImageSource {
+        match self {
+            LocalSource::Layout(layout) => layout,
+            LocalSource::Archive(archive) => archive.as_ref(),
+        }
+    }
 }
 
 /// Where outputs are written.
@@ -77,6 +106,10 @@ pub struct ImageReport {
     pub source: String,
     /// The digest of its manifest for the target platform.
     pub manifest_digest: String,
+    /// How its signature was verified, one line (`--explain`).
+    pub explanation: String,
+    /// Warnings of the verification, to be shown on every build.
+    pub warnings: Vec<String>,
 }
 
 /// Why a build failed. Each variant names the image, file or output it concerns.
@@ -101,6 +134,16 @@ pub enum BuildError {
         /// What went wrong.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// An image's signatures did not satisfy the policy.
+    #[error("image {reference} ({location})")]
+    Verify {
+        /// The reference as written.
+        reference: String,
+        /// Where the configuration names it.
+        location: String,
+        /// Why it was refused.
+        source: Box<VerifyError>,
+    },
     /// The LinuxKit layout could not be assembled.
     #[error(transparent)]
     Assemble(#[from] linuxkit::Error),
@@ -124,43 +167,26 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         std::fs::create_dir_all(dir)
             .map_err(|source| BuildError::Write { path: dir.clone(), source })?;
     }
+    let inputs = resolve_inputs(config, request)?;
     let layers = LayerFiles::new(request.cache.layout().root().join("kit-layers"))
         .map_err(|e| BuildError::Request(format!("cannot prepare the layer store: {e}")))?;
-
     let mut images = BTreeMap::new();
     let mut reports = Vec::new();
-    for (_section, image_ref, location) in config.images() {
-        if images.contains_key(&image_ref.written) {
-            continue;
+    for input in inputs {
+        let tree = match &input.source {
+            Resolved::Local(idx) => {
+                merge_image(request.sources[*idx].image_source(), &input.resolved, &layers)
+            }
+            Resolved::Cache => merge_image(request.cache.layout(), &input.resolved, &layers),
         }
-        let (resolved, source_name) = resolve(request, &image_ref.reference, &image_ref.written)
-            .map_err(|source| BuildError::Fetch {
-                reference: image_ref.written.clone(),
-                location: location.to_string(),
-                source,
-            })?;
-        let tree = match &source_name {
-            Resolved::Local(idx) => merge_image(request.sources[*idx].as_ref(), &resolved, &layers),
-            Resolved::Cache => merge_image(request.cache.layout(), &resolved, &layers),
-        }
-        .map_err(|e| BuildError::Merge {
-            reference: image_ref.written.clone(),
-            source: Box::new(e),
-        })?;
+        .map_err(|e| BuildError::Merge { reference: input.written.clone(), source: Box::new(e) })?;
         let image = linuxkit::ResolvedImage::new(
-            &image_ref.reference,
+            &input.reference,
             tree,
-            resolved.config.value.config.as_ref(),
+            input.resolved.config.value.config.as_ref(),
         )?;
-        reports.push(ImageReport {
-            reference: image_ref.written.clone(),
-            source: match source_name {
-                Resolved::Local(idx) => request.sources[idx].location(),
-                Resolved::Cache => format!("cache {}", request.cache.layout().root().display()),
-            },
-            manifest_digest: resolved.manifest_digest().to_string(),
-        });
-        images.insert(image_ref.written.clone(), image);
+        reports.push(input.report(request));
+        images.insert(input.written, image);
     }
 
     let assembly = Assembly::from(config);
@@ -170,6 +196,87 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
     let assembled = linuxkit::assemble(&assembly, &image_map, request.host, &options)?;
     let outputs = write_outputs(&assembled, &image_map.source, request)?;
     Ok(BuildReport { images: reports, outputs })
+}
+
+/// Resolves and verifies every image of `config` (what `kit lock` does) and returns the
+/// lockfile recording them, with the report of each image.
+pub fn lock(
+    config: &Config,
+    request: &BuildRequest<'_>,
+) -> Result<(Lockfile, Vec<ImageReport>), BuildError> {
+    let inputs = resolve_inputs(config, request)?;
+    let mut lockfile = Lockfile::default();
+    let mut reports = Vec::new();
+    for input in inputs {
+        lockfile.insert(&input.written, &input.reference.to_string(), &input.resolved);
+        lockfile.record_verification(&input.written, &input.verified.record);
+        reports.push(input.report(request));
+    }
+    Ok((lockfile, reports))
+}
+
+/// One image of the configuration, pinned and verified.
+struct Input {
+    written: String,
+    reference: Reference,
+    resolved: oci::ResolvedImage,
+    source: Resolved,
+    verified: Verified,
+}
+
+impl Input {
+    fn report(&self, request: &BuildRequest<'_>) -> ImageReport {
+        ImageReport {
+            reference: self.written.clone(),
+            source: match self.source {
+                Resolved::Local(idx) => request.sources[idx].image_source().location(),
+                Resolved::Cache => format!("cache {}", request.cache.layout().root().display()),
+            },
+            manifest_digest: self.resolved.manifest_digest().to_string(),
+            explanation: self.verified.explain(),
+            warnings: self.verified.verdict.warnings.clone(),
+        }
+    }
+}
+
+/// Pins every image the configuration names (once per reference as written) and verifies its
+/// signatures; nothing of an image's layers is read here.
+fn resolve_inputs(config: &Config, request: &BuildRequest<'_>) -> Result<Vec<Input>, BuildError> {
+    let layouts: Vec<OciLayout> = request
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            LocalSource::Layout(layout) => Some(layout.clone()),
+            LocalSource::Archive(_) => None,
+        })
+        .collect();
+    let mut inputs: Vec<Input> = Vec::new();
+    for (_section, image_ref, location) in config.images() {
+        if inputs.iter().any(|input| input.written == image_ref.written) {
+            continue;
+        }
+        let (resolved, source) = resolve(request, &image_ref.reference, &image_ref.written)
+            .map_err(|source| BuildError::Fetch {
+                reference: image_ref.written.clone(),
+                location: location.to_string(),
+                source,
+            })?;
+        let verified =
+            verify(request, &layouts, &image_ref.reference, &image_ref.written, &resolved, &source)
+                .map_err(|source| BuildError::Verify {
+                    reference: image_ref.written.clone(),
+                    location: location.to_string(),
+                    source: Box::new(source),
+                })?;
+        inputs.push(Input {
+            written: image_ref.written.clone(),
+            reference: image_ref.reference.clone(),
+            resolved,
+            source,
+            verified,
+        });
+    }
+    Ok(inputs)
 }
 
 enum Resolved {
@@ -185,20 +292,61 @@ fn resolve(
     written: &str,
 ) -> Result<(oci::ResolvedImage, Resolved), DynError> {
     for (idx, source) in request.sources.iter().enumerate() {
-        match source.resolve(written, &request.platform) {
-            Ok(image) => return Ok((image, Resolved::Local(idx))),
+        match source.image_source().resolve(written, &request.platform) {
+            Ok(image) => {
+                if let Some(lock) = request.locked {
+                    lock.check(written, &image)?;
+                }
+                return Ok((image, Resolved::Local(idx)));
+            }
             Err(oci::Error::RefNotFound { .. }) => continue,
             Err(other) => return Err(Box::new(other)),
         }
     }
-    let image = fetch::ensure_image(
-        request.cache,
-        request.registry,
-        reference,
-        &request.platform,
-        request.pull,
-    )?;
+    let image = match request.locked {
+        Some(lock) => {
+            resolve_locked(request.cache, request.registry, lock, written, &request.platform)?
+        }
+        None => fetch::ensure_image(
+            request.cache,
+            request.registry,
+            reference,
+            &request.platform,
+            request.pull,
+        )?,
+    };
     Ok((image, Resolved::Cache))
+}
+
+/// Checks the signatures of `resolved` under the policy. Images from local sources look for
+/// signatures in the local layouts and the cache only; registry images may also ask their
+/// registry, as the pull policy allows.
+#[allow(
+    clippy::result_large_err,
+    reason = "VerifyError is large by design; built once per failure"
+)]
+fn verify(
+    request: &BuildRequest<'_>,
+    layouts: &[OciLayout],
+    reference: &Reference,
+    written: &str,
+    resolved: &oci::ResolvedImage,
+    source: &Resolved,
+) -> Result<Verified, VerifyError> {
+    let (registry, pull) = match source {
+        Resolved::Local(_) => (None, PullPolicy::Never),
+        Resolved::Cache => (request.registry, request.pull),
+    };
+    let finder = SignatureSources::new(layouts, request.cache, registry, pull);
+    let image = ImageToVerify { written, reference, digest: resolved.root_digest() };
+    let recorded = match request.locked {
+        Some(lock) => lock
+            .get(written, &request.platform)
+            .ok()
+            .and_then(|(_, locked)| locked.verified_by.as_ref()),
+        None => None,
+    };
+    verify_image(request.policy, &image, &finder, recorded, request.now)
 }
 
 fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), BuildError> {

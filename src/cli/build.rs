@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 
-use kit::build::{BuildRequest, Destination};
+use kit::build::{BuildError, BuildRequest, Destination, LocalSource};
 use kit::cache::Cache;
 use kit::fetch::{self, ClientOptions, PullPolicy, Registry};
-use kit::oci::{ArchiveSource, ImageSource, OciLayout, Platform};
+use kit::oci::{ArchiveSource, OciLayout, Platform};
 use kit::output::Format;
 
 use super::{Failure, read_config};
@@ -35,6 +35,43 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
+    /// Timestamp of every generated entry, in seconds since 1970-01-01.
+    /// Default: $SOURCE_DATE_EPOCH, else 0.
+    #[arg(long, value_name = "SECONDS")]
+    epoch: Option<i64>,
+
+    /// Refuse any image that is not in the lockfile or resolves differently from it; with a
+    /// warm cache no network connection is opened.
+    #[arg(long)]
+    locked: bool,
+
+    /// The lockfile read by --locked. Default: NAME.lock.
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
+
+    #[command(flatten)]
+    inputs: InputArgs,
+}
+
+/// Arguments of `kit lock`.
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// Where to write the lockfile. Default: NAME.lock in the current directory.
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
+
+    /// The NAME of the default lockfile. Default: the first configuration file's name without
+    /// its extension.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    #[command(flatten)]
+    inputs: InputArgs,
+}
+
+/// Where images come from and how they are checked: shared by `kit build` and `kit lock`.
+#[derive(Debug, clap::Args)]
+pub struct InputArgs {
     /// Target architecture: amd64, arm64, riscv64, optionally with a variant (arm64/v8).
     /// Default: the host's.
     #[arg(long, value_name = "ARCH")]
@@ -58,11 +95,26 @@ pub struct Args {
     #[arg(long)]
     offline: bool,
 
-    /// Timestamp of every generated entry, in seconds since 1970-01-01.
-    /// Default: $SOURCE_DATE_EPOCH, else 0.
-    #[arg(long, value_name = "SECONDS")]
-    epoch: Option<i64>,
+    #[command(flatten)]
+    registry: RegistryArgs,
 
+    /// The signature policy (YAML): which signers each image must be signed by. Without it
+    /// every image is refused; `kit build` explains how to write one.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+
+    /// Print, for every image, which rule and signature verified it.
+    #[arg(long)]
+    explain: bool,
+
+    /// LinuxKit configuration files, merged in order (`-` reads standard input).
+    #[arg(required = true, value_name = "CONFIG")]
+    configs: Vec<PathBuf>,
+}
+
+/// How registries are reached: shared by `kit build`, `kit lock` and `kit cache pull`.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
     /// Use URL for registry REGISTRY (or `*` for all), like LinuxKit's --mirror. Repeatable.
     #[arg(long = "mirror", value_name = "REGISTRY=URL")]
     mirrors: Vec<String>,
@@ -77,75 +129,157 @@ pub struct Args {
 
     /// How progress is reported on standard error: auto, plain, json or none.
     #[arg(long, value_name = "MODE", default_value = "auto")]
-    progress: String,
+    pub(super) progress: String,
+}
 
-    /// LinuxKit configuration files, merged in order (`-` reads standard input).
-    #[arg(required = true, value_name = "CONFIG")]
-    configs: Vec<PathBuf>,
+/// Everything `kit build` and `kit lock` set up before resolving images.
+struct Session {
+    config: kit::config::Config,
+    platform: Platform,
+    policy: signing::Policy,
+    now: signing::UnixTime,
+    sources: Vec<LocalSource>,
+    cache: Cache,
+    registry: Option<Registry>,
+    pull: PullPolicy,
+    host: HostFiles,
+}
+
+impl Session {
+    fn open(inputs: &InputArgs) -> Result<Session, Failure> {
+        let mut files = Vec::with_capacity(inputs.configs.len());
+        for path in &inputs.configs {
+            files.push(read_config(path).map_err(Failure::Usage)?);
+        }
+        let config = kit::config::load(&files).map_err(|errors| Failure::Usage(errors.into()))?;
+        let platform = platform(inputs.arch.as_deref()).map_err(Failure::Usage)?;
+        let policy = kit::verify::load_policy(inputs.policy.as_deref(), config.trust.as_ref())
+            .map_err(|e| Failure::Usage(e.into()))?;
+        // The one clock read of a build: signatures are checked at this time.
+        let now = signing::UnixTime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        );
+        let mut sources = Vec::new();
+        for path in &inputs.sources {
+            sources.push(open_source(path).map_err(Failure::Usage)?);
+        }
+        let cache_dir = cache_dir(inputs.cache.as_deref()).map_err(Failure::Usage)?;
+        let cache = Cache::open(&cache_dir)
+            .with_context(|| format!("opening the image cache {}", cache_dir.display()))?;
+        let progress = progress_sink(&inputs.registry.progress).map_err(Failure::Usage)?;
+        let registry = if inputs.offline {
+            None
+        } else {
+            Some(registry_from(&inputs.registry, progress).map_err(Failure::Usage)?)
+        };
+        let pull = if inputs.offline {
+            PullPolicy::Never
+        } else if inputs.pull {
+            PullPolicy::Always
+        } else {
+            PullPolicy::IfMissing
+        };
+        let host = HostFiles {
+            metadata_yaml: config.metadata_yaml(),
+            metadata_json: config.metadata_json(),
+            cwd: std::env::current_dir().context("reading the working directory")?,
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        };
+        Ok(Session { config, platform, policy, now, sources, cache, registry, pull, host })
+    }
+
+    fn request(
+        &self,
+        sources: Vec<LocalSource>,
+        formats: Vec<Format>,
+        destination: Destination,
+        name: String,
+        epoch: i64,
+    ) -> BuildRequest<'_> {
+        BuildRequest {
+            formats,
+            destination,
+            name,
+            platform: self.platform.clone(),
+            epoch,
+            sources,
+            cache: &self.cache,
+            registry: self.registry.as_ref(),
+            pull: self.pull,
+            host: &self.host,
+            policy: &self.policy,
+            now: self.now,
+            locked: None,
+        }
+    }
+}
+
+/// Maps a failed build to its exit status: a broken policy is a usage error (2), everything
+/// else a build failure (1).
+fn build_failure(error: BuildError, what: &str) -> Failure {
+    let usage = matches!(&error, BuildError::Verify { source, .. } if source.is_policy_error());
+    let error = anyhow::Error::new(error).context(format!("{what} failed"));
+    if usage { Failure::Usage(error) } else { Failure::Failed(error) }
+}
+
+fn print_verification(images: &[kit::build::ImageReport], explain: bool) {
+    for image in images {
+        for warning in &image.warnings {
+            eprintln!("kit: warning: {}: {warning}", image.reference);
+        }
+        if explain {
+            eprintln!("kit: {}", image.explanation);
+        }
+    }
 }
 
 /// Runs `kit build`.
 pub fn run(args: &Args) -> Result<(), Failure> {
-    let mut files = Vec::with_capacity(args.configs.len());
-    for path in &args.configs {
-        files.push(read_config(path).map_err(Failure::Usage)?);
-    }
-    let config = kit::config::load(&files).map_err(|errors| Failure::Usage(errors.into()))?;
-
     let formats = formats(args).map_err(Failure::Usage)?;
     let destination = match &args.output {
         None => Destination::Directory(args.dir.clone()),
         Some(path) if path.as_os_str() == "-" => Destination::Stdout,
         Some(path) => Destination::File(path.clone()),
     };
-    let name = match &args.name {
-        Some(name) => name.clone(),
-        None => default_name(&args.configs[0]),
-    };
-    let platform = platform(args.arch.as_deref()).map_err(Failure::Usage)?;
+    let name = args.name.clone().unwrap_or_else(|| default_name(&args.inputs.configs[0]));
     let epoch = epoch(args.epoch).map_err(Failure::Usage)?;
-
-    let mut sources: Vec<Box<dyn ImageSource>> = Vec::new();
-    for path in &args.sources {
-        sources.push(open_source(path).map_err(Failure::Usage)?);
-    }
-    let cache_dir = cache_dir(args.cache.as_deref()).map_err(Failure::Usage)?;
-    let cache = Cache::open(&cache_dir)
-        .with_context(|| format!("opening the image cache {}", cache_dir.display()))?;
-
-    let progress = progress_sink(&args.progress).map_err(Failure::Usage)?;
-    let registry =
-        if args.offline { None } else { Some(registry(args, progress).map_err(Failure::Usage)?) };
-    let pull = if args.offline {
-        PullPolicy::Never
-    } else if args.pull {
-        PullPolicy::Always
+    let lockfile = if args.locked {
+        let path = args.lock.clone().unwrap_or_else(|| PathBuf::from(format!("{name}.lock")));
+        let lockfile = kit::lock::Lockfile::read(&path)
+            .context("--locked needs a lockfile; write it with `kit lock`")
+            .map_err(Failure::Usage)?;
+        Some(lockfile)
     } else {
-        PullPolicy::IfMissing
+        None
     };
-
-    let host = HostFiles {
-        config: &config,
-        cwd: std::env::current_dir().context("reading the working directory")?,
-        home: std::env::var_os("HOME").map(PathBuf::from),
-    };
-    let request = BuildRequest {
-        formats,
-        destination,
-        name,
-        platform,
-        epoch,
-        sources,
-        cache: &cache,
-        registry: registry.as_ref(),
-        pull,
-        host: &host,
-    };
-    let report = kit::build::build(&config, &request).context("build failed")?;
+    let mut session = Session::open(&args.inputs)?;
+    let sources = std::mem::take(&mut session.sources);
+    let mut request = session.request(sources, formats, destination, name, epoch);
+    request.locked = lockfile.as_ref();
+    let report = kit::build::build(&session.config, &request)
+        .map_err(|error| build_failure(error, "build"))?;
+    print_verification(&report.images, args.inputs.explain);
     let mut stdout = io::stdout().lock();
     for path in &report.outputs {
         writeln!(stdout, "{}", path.display()).context("writing to standard output")?;
     }
+    Ok(())
+}
+
+/// Runs `kit lock`.
+pub fn run_lock(args: &LockArgs) -> Result<(), Failure> {
+    let name = args.name.clone().unwrap_or_else(|| default_name(&args.inputs.configs[0]));
+    let path = args.lock.clone().unwrap_or_else(|| PathBuf::from(format!("{name}.lock")));
+    let mut session = Session::open(&args.inputs)?;
+    let sources = std::mem::take(&mut session.sources);
+    let request = session.request(sources, vec![Format::Tar], Destination::Stdout, name, 0);
+    let (lockfile, images) = kit::build::lock(&session.config, &request)
+        .map_err(|error| build_failure(error, "lock"))?;
+    print_verification(&images, args.inputs.explain);
+    lockfile.write(&path).with_context(|| format!("writing {}", path.display()))?;
+    writeln!(io::stdout().lock(), "{}", path.display()).context("writing to standard output")?;
     Ok(())
 }
 
@@ -175,7 +309,8 @@ fn default_name(config: &Path) -> String {
         .unwrap_or_else(|| "moby".to_owned())
 }
 
-fn platform(arch: Option<&str>) -> anyhow::Result<Platform> {
+/// The target platform: `--arch`, else the host's architecture.
+pub(super) fn platform(arch: Option<&str>) -> anyhow::Result<Platform> {
     let arch = match arch {
         Some(arch) => arch.to_owned(),
         None => match std::env::consts::ARCH {
@@ -200,21 +335,22 @@ fn epoch(flag: Option<i64>) -> anyhow::Result<i64> {
     }
 }
 
-fn open_source(path: &Path) -> anyhow::Result<Box<dyn ImageSource>> {
+fn open_source(path: &Path) -> anyhow::Result<LocalSource> {
     if path.is_dir() {
         let layout = OciLayout::open(path).with_context(|| {
             format!("--source {}: not a readable OCI image layout", path.display())
         })?;
-        Ok(Box::new(layout))
+        Ok(LocalSource::Layout(layout))
     } else {
         let archive = ArchiveSource::open(path).with_context(|| {
             format!("--source {}: not a readable OCI or docker-save archive", path.display())
         })?;
-        Ok(Box::new(archive))
+        Ok(LocalSource::Archive(Box::new(archive)))
     }
 }
 
-fn cache_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+/// The cache directory: the flag, `$KIT_CACHE`, `$XDG_CACHE_HOME/kit` or `~/.cache/kit`.
+pub(super) fn cache_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(dir) = flag {
         return Ok(dir.to_path_buf());
     }
@@ -226,7 +362,8 @@ fn cache_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     })
 }
 
-fn progress_sink(mode: &str) -> anyhow::Result<Arc<dyn fetch::ProgressSink>> {
+/// The progress renderer for `--progress MODE`.
+pub(super) fn progress_sink(mode: &str) -> anyhow::Result<Arc<dyn fetch::ProgressSink>> {
     Ok(match mode {
         "json" => Arc::new(fetch::JsonProgress::new(io::stderr())),
         "plain" => Arc::new(fetch::PlainProgress::new(io::stderr())),
@@ -237,7 +374,11 @@ fn progress_sink(mode: &str) -> anyhow::Result<Arc<dyn fetch::ProgressSink>> {
     })
 }
 
-fn registry(args: &Args, progress: Arc<dyn fetch::ProgressSink>) -> anyhow::Result<Registry> {
+/// The registry client for these flags (and the proxy and credentials from the environment).
+pub(super) fn registry_from(
+    args: &RegistryArgs,
+    progress: Arc<dyn fetch::ProgressSink>,
+) -> anyhow::Result<Registry> {
     let mut options = ClientOptions::default();
     for mirror in &args.mirrors {
         options.endpoints.add_mirror(mirror).with_context(|| format!("--mirror {mirror}"))?;
@@ -252,13 +393,14 @@ fn registry(args: &Args, progress: Arc<dyn fetch::ProgressSink>) -> anyhow::Resu
 }
 
 /// Host access for the `files` section, resolved as LinuxKit resolves `source:` paths.
-struct HostFiles<'a> {
-    config: &'a kit::config::Config,
+struct HostFiles {
+    metadata_yaml: String,
+    metadata_json: String,
     cwd: PathBuf,
     home: Option<PathBuf>,
 }
 
-impl kit::linuxkit::HostFiles for HostFiles<'_> {
+impl kit::linuxkit::HostFiles for HostFiles {
     fn read_source(&self, source: &str) -> io::Result<Option<Vec<u8>>> {
         let path = if let Some(rest) = source.strip_prefix("~/") {
             match &self.home {
@@ -277,8 +419,8 @@ impl kit::linuxkit::HostFiles for HostFiles<'_> {
 
     fn metadata(&self, format: &str) -> Result<Vec<u8>, String> {
         match format {
-            "yaml" => Ok(self.config.metadata_yaml().into_bytes()),
-            "json" => Ok(self.config.metadata_json().into_bytes()),
+            "yaml" => Ok(self.metadata_yaml.clone().into_bytes()),
+            "json" => Ok(self.metadata_json.clone().into_bytes()),
             other => Err(format!("unknown metadata format {other:?}: expected yaml or json")),
         }
     }

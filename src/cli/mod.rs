@@ -4,6 +4,7 @@
 //! 0 on success, 1 when a build or verification fails, 2 for usage and configuration errors.
 
 mod build;
+mod cache;
 mod run;
 mod validate;
 
@@ -39,6 +40,16 @@ enum Command {
     /// each to a temporary file that is renamed into place once complete.
     Build(build::Args),
 
+    /// Pin every image of the configuration, verified, in a lockfile (NAME.lock).
+    ///
+    /// Records for each image: the reference, the index digest, the chosen platform's manifest,
+    /// config and layer digests, and the rule and signatures that verified it. `kit build
+    /// --locked` then refuses anything that differs.
+    Lock(build::LockArgs),
+
+    /// Manage the image cache, an OCI image layout compatible with LinuxKit's.
+    Cache(cache::Args),
+
     /// Boot built artifacts.
     Run(run::Args),
 }
@@ -50,6 +61,12 @@ pub enum Failure {
     Usage(anyhow::Error),
     /// The build or a verification failed: exit status 1.
     Failed(anyhow::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Failure {
+        Failure::Failed(error.into())
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -76,6 +93,8 @@ fn run_with(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Lock(args) => build::run_lock(&args),
+        Command::Cache(args) => cache::run(&args),
         Command::Run(args) => run::run(&args),
     };
     match result {

@@ -79,7 +79,8 @@ pub fn fixtures_dir() -> Option<PathBuf> {
     }
 }
 
-/// Builds `examples/hello.yml` with the kit binary, offline, from the fixture layout, into
+/// Builds `examples/hello.yml` with the kit binary, offline, from the fixture layout and under
+/// the fixtures' signature policy (the example images are signed by `cargo xtask fixtures`), into
 /// `out` (kernel+initrd and tar) with a fresh cache there; returns the output prefix
 /// (`out/hello`). The build itself must succeed: a failure fails the calling test.
 pub fn build_example(fixtures: &Path, out: &Path) -> PathBuf {
@@ -90,6 +91,8 @@ pub fn build_example(fixtures: &Path, out: &Path) -> PathBuf {
         .arg(fixtures.join("oci"))
         .arg("--cache")
         .arg(out.join("cache"))
+        .arg("--policy")
+        .arg(fixtures.join("example-policy.yaml"))
         .args(["--format", "kernel+initrd,tar", "--epoch", "1700000000", "--dir"])
         .arg(out)
         .arg(workspace_root().join("examples").join("hello.yml"))
