@@ -102,7 +102,7 @@ pub fn run(root: &Path) -> Result<()> {
         "kit bench build: {config} -> kernel+initrd ({cpio_mb:.1} MB cpio)\n\
          {machine}\n\
          median of {RUNS} runs; kit's cache warm (one unmeasured run first)\n\n\
-         | what                               | wall s | vs kit | output MB | peak RSS MiB |\n\
+         | what                               | wall s | kit/x  | output MB | peak RSS MiB |\n\
          | ---------------------------------- | ------ | ------ | --------- | ------------ |\n\
          | kit build -f kernel+initrd         | {kit_wall:6.2} | {one:>6} | {kit_mb:9.1} | {kit_rss:>12} |\n\
          | floor: flate2 level 9 of the cpio  | {floor_wall:6.2} | {r1:>6} | {floor_mb:9.1} | {na:>12} |\n\

@@ -18,7 +18,7 @@ mod inputs;
 mod pull;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -79,7 +79,7 @@ pub struct Sample {
     pub rss_kib: Option<u64>,
 }
 
-/// Runs `command` to completion, measuring its wall time and peak RSS (with `/usr/bin/time`
+/// Runs `command` to completion (standard output discarded), measuring its wall time and peak RSS (with `/usr/bin/time`
 /// when installed, else by polling `/proc/<pid>/status` for `VmHWM` until it exits).
 pub fn measure(command: &mut Command, scratch: &Path) -> Result<Sample> {
     let gnu_time = Path::new("/usr/bin/time");
@@ -88,7 +88,7 @@ pub fn measure(command: &mut Command, scratch: &Path) -> Result<Sample> {
         let report = scratch.join("time.out");
         let mut wrapped = Command::new(gnu_time);
         wrapped.arg("-f").arg("%M").arg("-o").arg(&report);
-        wrapped.arg(command.get_program()).args(command.get_args());
+        wrapped.arg(command.get_program()).args(command.get_args()).stdout(Stdio::null());
         if let Some(dir) = command.get_current_dir() {
             wrapped.current_dir(dir);
         }
@@ -104,7 +104,8 @@ pub fn measure(command: &mut Command, scratch: &Path) -> Result<Sample> {
         return Ok(Sample { wall, rss_kib });
     }
     let started = Instant::now();
-    let mut child = command.spawn().with_context(|| format!("running {what}"))?;
+    let mut child =
+        command.stdout(Stdio::null()).spawn().with_context(|| format!("running {what}"))?;
     let status_file = format!("/proc/{}/status", child.id());
     let mut rss_kib = None;
     let status = loop {
