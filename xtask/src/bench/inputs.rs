@@ -206,3 +206,27 @@ pub fn ensure(root: &Path) -> Result<Inputs> {
     );
     Ok(inputs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitmix64_matches_the_reference_sequence() {
+        // First outputs of Vigna's splitmix64.c seeded with 0.
+        let mut rng = Rng(0);
+        assert_eq!(rng.next(), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(rng.next(), 0x6e78_9e6a_a1b9_65f4);
+    }
+
+    #[test]
+    fn random_data_is_poorly_compressible_and_text_is_not() {
+        let mut rng = Rng(7);
+        let random = rng.bytes(1 << 16);
+        let text = rng.text(1 << 16);
+        let random_gz = crate::fixtures::layer::gzip(&random).unwrap().len();
+        let text_gz = crate::fixtures::layer::gzip(&text).unwrap().len();
+        assert!(random_gz > random.len(), "random data should not shrink: {random_gz}");
+        assert!(text_gz < text.len() * 3 / 4, "text should shrink: {text_gz}");
+    }
+}

@@ -167,3 +167,14 @@ pub fn machine_line() -> String {
     let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     format!("{date}; {cpus} CPUs; load average {load} (shared machine: wall times are noisy)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_is_the_middle_value() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median::<f64>(&[]), None);
+    }
+}

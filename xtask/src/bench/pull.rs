@@ -112,7 +112,8 @@ pub fn run(root: &Path) -> Result<()> {
             let cache = work.join("kit-cache");
             super::fresh_dir(&cache)?;
             let mut pull = Command::new(&kit);
-            pull.arg("cache").arg("--cache").arg(&cache).arg("pull").args(&refs);
+            pull.arg("cache").arg("--cache").arg(&cache).args(["--progress", "none", "pull"]);
+            pull.args(&refs);
             pull.stdout(Stdio::null());
             row.kit.push(measure(&mut pull, &work)?);
 
