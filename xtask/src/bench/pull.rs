@@ -112,7 +112,7 @@ pub fn run(root: &Path) -> Result<()> {
             let cache = work.join("kit-cache");
             super::fresh_dir(&cache)?;
             let mut pull = Command::new(&kit);
-            pull.arg("cache").arg("--cache").arg(&cache).args(["--progress", "none", "pull"]);
+            pull.arg("cache").arg("--cache").arg(&cache).args(["pull", "--progress", "none"]);
             pull.args(&refs);
             pull.stdout(Stdio::null());
             row.kit.push(measure(&mut pull, &work)?);
