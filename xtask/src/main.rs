@@ -4,7 +4,9 @@
 //! - `fixtures [--out DIR]`: the OCI layout of test and example images (see `fixtures`).
 //! - `example`: builds the fixtures and `examples/hello.yml` into `out/` (see `boot`).
 //! - `boot`: builds the example system and boots it under QEMU (see `boot`).
+//! - `bench build|pull`: benchmarks of kit against its floors (see `bench`).
 
+mod bench;
 mod boot;
 mod ci;
 mod fixtures;
@@ -26,6 +28,9 @@ fn main() -> anyhow::Result<()> {
         "fixtures" => fixtures::main(rest),
         "example" => boot::example(&root, rest),
         "boot" => boot::main(&root, rest),
-        _ => anyhow::bail!("unknown task {task:?}; tasks: ci, fixtures [--out DIR], example, boot"),
+        "bench" => bench::main(&root, rest),
+        _ => anyhow::bail!(
+            "unknown task {task:?}; tasks: ci, fixtures [--out DIR], example, boot, bench build|pull"
+        ),
     }
 }

@@ -1,0 +1,142 @@
+//! `cargo xtask bench build`: kit's `kernel+initrd` against its floors.
+//!
+//! Side by side, each [`RUNS`] times (median reported), after one unmeasured kit run that warms
+//! kit's cache:
+//! - kit: `kit build --offline -f kernel+initrd` of `bench.yml` (wall time, peak RSS);
+//! - floor: flate2 (zlib-rs) level 9 with kit's gzip header over the exact cpio bytes kit wrote
+//!   (its initrd decompressed), in process;
+//! - `cpio -o -H newc | gzip -9` over the same tree unpacked in a directory (unpacking is not
+//!   timed; `find | sort` is).
+//!
+//! Writes the table to `target/kit-bench/build.txt`.
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use flate2::{Compression, GzBuilder};
+
+use super::{RUNS, Sample, inputs, machine_line, measure, mib, summary};
+
+/// Runs the benchmark.
+pub fn run(root: &Path) -> Result<()> {
+    let inputs = inputs::ensure(root)?;
+    let kit = super::release_kit(root)?;
+    let work = inputs.dir.join("build-run");
+    super::fresh_dir(&work)?;
+    let cache = work.join("cache");
+    let out = work.join("out");
+    let mut kit_build = Command::new(&kit);
+    kit_build
+        .arg("build")
+        .arg("--offline")
+        .arg("--source")
+        .arg(&inputs.fixtures_oci)
+        .arg("--source")
+        .arg(&inputs.bench_oci)
+        .arg("--cache")
+        .arg(&cache)
+        .arg("--policy")
+        .arg(&inputs.policy)
+        .args(["--progress", "none", "-f", "kernel+initrd", "--name", "bench", "--dir"])
+        .arg(&out)
+        .arg(&inputs.config)
+        .stdout(std::process::Stdio::null());
+    eprintln!("xtask: warm-up: {kit_build:?}");
+    let warm = measure(&mut kit_build, &work)?;
+    eprintln!("xtask: warm-up run took {:.1} s", warm.wall.as_secs_f64());
+
+    let initrd_path = out.join("bench-initrd.img");
+    let initrd =
+        fs::read(&initrd_path).with_context(|| format!("reading {}", initrd_path.display()))?;
+    let mut cpio = Vec::new();
+    flate2::read::MultiGzDecoder::new(initrd.as_slice())
+        .read_to_end(&mut cpio)
+        .with_context(|| format!("decompressing {}", initrd_path.display()))?;
+    let tree = work.join("tree");
+    super::fresh_dir(&tree)?;
+    unpack(&cpio, &tree)?;
+
+    let (mut kit_runs, mut floor_runs, mut shell_runs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut floor_len = 0;
+    let mut shell_len = 0;
+    let shell_out = work.join("shell-initrd.img");
+    for round in 1..=RUNS {
+        eprintln!("xtask: round {round} of {RUNS}");
+        kit_runs.push(measure(&mut kit_build, &work)?);
+
+        let started = Instant::now();
+        let mut encoder = GzBuilder::new()
+            .mtime(0)
+            .operating_system(255)
+            .write(Vec::with_capacity(initrd.len()), Compression::new(9));
+        encoder.write_all(&cpio).context("gzip")?;
+        let compressed = encoder.finish().context("gzip")?;
+        floor_runs.push(Sample { wall: started.elapsed(), rss_kib: None });
+        floor_len = compressed.len();
+
+        let script = format!(
+            "find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -9 > '{}'",
+            shell_out.display()
+        );
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg(&script).current_dir(&tree);
+        shell_runs.push(measure(&mut shell, &work)?);
+        shell_len = fs::metadata(&shell_out)?.len();
+    }
+    let (kit_wall, kit_rss) = summary(&kit_runs);
+    let (floor_wall, _) = summary(&floor_runs);
+    let (shell_wall, _) = summary(&shell_runs);
+    let mb = |n: f64| n / 1e6;
+    #[allow(clippy::cast_precision_loss)] // sizes are far below 2^52
+    let (cpio_mb, kit_mb, floor_mb, shell_mb) = (
+        mb(cpio.len() as f64),
+        mb(initrd.len() as f64),
+        mb(floor_len as f64),
+        mb(shell_len as f64),
+    );
+    let report = format!(
+        "kit bench build: {config} -> kernel+initrd ({cpio_mb:.1} MB cpio)\n\
+         {machine}\n\
+         median of {RUNS} runs; kit's cache warm (one unmeasured run first)\n\n\
+         | what                               | wall s | kit/x  | output MB | peak RSS MiB |\n\
+         | ---------------------------------- | ------ | ------ | --------- | ------------ |\n\
+         | kit build -f kernel+initrd         | {kit_wall:6.2} | {one:>6} | {kit_mb:9.1} | {kit_rss:>12} |\n\
+         | floor: flate2 level 9 of the cpio  | {floor_wall:6.2} | {r1:>6} | {floor_mb:9.1} | {na:>12} |\n\
+         | cpio -o -H newc \\| gzip -9         | {shell_wall:6.2} | {r2:>6} | {shell_mb:9.1} | {na:>12} |\n\n\
+         kit/floor = {r1}, kit/(cpio|gzip) = {r2}\n",
+        config = inputs.config.display(),
+        machine = machine_line(),
+        one = "1.00",
+        kit_rss = mib(kit_rss),
+        na = "-",
+        r1 = format!("{:.2}", kit_wall / floor_wall),
+        r2 = format!("{:.2}", kit_wall / shell_wall),
+    );
+    print!("{report}");
+    let path = inputs.dir.join("build.txt");
+    fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+/// Unpacks a newc archive into `dir` with `cpio -idm` (not timed).
+fn unpack(cpio: &[u8], dir: &Path) -> Result<()> {
+    let mut child = Command::new("cpio")
+        .args(["-idm", "--quiet", "--no-absolute-filenames"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .context("running cpio -idm (is cpio installed?)")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(cpio).context("writing to cpio -idm")?;
+    }
+    let status = child.wait().context("waiting for cpio -idm")?;
+    if !status.success() {
+        bail!("cpio -idm into {} failed ({status})", dir.display());
+    }
+    Ok(())
+}
