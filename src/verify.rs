@@ -332,6 +332,9 @@ pub fn verify_image(
         // FIXME(issue 4): Sigstore bundles attached through OCI 1.1 referrers are verified by
         // `signing` but not looked up yet; until then keyless rules refuse with "no bundles".
         bundles: &[],
+        // FIXME(issue 4): Notation signatures attached through OCI 1.1 referrers, and the pinned
+        // manifest's media type and size they name, are not looked up yet.
+        ..ImageInput::default()
     };
     let verdict = signing::verify(policy, &input, now).map_err(|refusal| VerifyError::Refused {
         refusal: Box::new(refusal),

@@ -60,7 +60,10 @@ pub mod x509;
 
 pub use keys::{KeyId, PublicKey};
 pub use policy::{LegacyTrust, Policy, PolicyError, PolicyFile};
-pub use verify::{ImageInput, Refusal, RefusalReason, SignerId, UnixTime, Verdict, verify};
+pub use verify::{
+    ImageInput, NOTATION_ARTIFACT_TYPE, NotationSignature, Refusal, RefusalReason, SignerId,
+    UnixTime, Verdict, verify,
+};
 
 /// Entry points for fuzz targets (`fuzz/`): arbitrary bytes must not panic.
 #[doc(hidden)]

@@ -31,7 +31,7 @@ use crate::rekor::VerifiedEntry;
 pub struct UnixTime(pub i64);
 
 /// Everything fetched for one pinned input.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ImageInput<'a> {
     /// The image as the configuration names it, for messages (e.g. `linuxkit/kernel:6.6`).
     pub image: &'a str,
@@ -46,6 +46,27 @@ pub struct ImageInput<'a> {
     /// [`bundle::BUNDLE_MEDIA_TYPE_V03`]): the bytes of each referrer's bundle layer, whose
     /// digest the caller has checked, from referrers whose `subject` is `digest`.
     pub bundles: &'a [Vec<u8>],
+    /// Notation signatures attached to `digest` as OCI 1.1 referrers (artifact type
+    /// [`NOTATION_ARTIFACT_TYPE`]), from referrers whose `subject` is `digest`.
+    pub notation: &'a [NotationSignature],
+    /// The media type of the pinned manifest or index (Notation's `targetArtifact` names it).
+    pub media_type: &'a str,
+    /// The size in bytes of the pinned manifest or index (Notation's `targetArtifact` names it).
+    pub size: u64,
+}
+
+/// The artifact type of a Notation signature referrer.
+pub const NOTATION_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
+
+/// One Notation signature: the single layer of a referrer manifest of artifact type
+/// [`NOTATION_ARTIFACT_TYPE`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotationSignature {
+    /// The layer's media type: `application/jose+json` (JWS) or `application/cose` (COSE_Sign1).
+    pub media_type: String,
+    /// The envelope bytes, whose digest and size the caller checked against the layer
+    /// descriptor.
+    pub envelope: Vec<u8>,
 }
 
 /// Who satisfied a requirement.

@@ -699,6 +699,7 @@ fn verify_image(
         digest: &f.digest,
         cosign_layers: &[],
         bundles,
+        ..ImageInput::default()
     };
     // Far in the future: keyless verification uses the log's time, not this one.
     signing::verify(policy, &input, UnixTime(4_000_000_000))

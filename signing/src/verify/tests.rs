@@ -49,8 +49,14 @@ fn release_policy() -> Policy {
 /// Verifies and renders the outcome; key ids, which change with every openssl run, are
 /// replaced by `<key KIND IDX>`.
 fn render(policy: &Policy, digest: &str, layers: &[SignatureLayer]) -> String {
-    let input =
-        ImageInput { image: IMAGE, repository: REPO, digest, cosign_layers: layers, bundles: &[] };
+    let input = ImageInput {
+        image: IMAGE,
+        repository: REPO,
+        digest,
+        cosign_layers: layers,
+        bundles: &[],
+        ..ImageInput::default()
+    };
     let out = match verify(policy, &input, NOW) {
         Ok(v) => {
             let signers: Vec<String> = v.satisfied_by.iter().map(ToString::to_string).collect();
@@ -90,6 +96,7 @@ fn refusal(policy: &Policy, layers: &[SignatureLayer]) -> RefusalReason {
         digest: &digest,
         cosign_layers: layers,
         bundles: &[],
+        ..ImageInput::default()
     };
     verify(policy, &input, NOW).unwrap_err().reason
 }
@@ -190,6 +197,7 @@ fn verdict_records_the_signature_and_key() {
         digest: &digest,
         cosign_layers: std::slice::from_ref(&l),
         bundles: &[],
+        ..ImageInput::default()
     };
     let v = verify(&release_policy(), &input, NOW).unwrap();
     let expected_id =
@@ -301,6 +309,7 @@ fn malformed_pinned_digest_is_refused() {
             digest: bad,
             cosign_layers: &[],
             bundles: &[],
+            ..ImageInput::default()
         };
         let err = verify(&p, &input, NOW).unwrap_err();
         assert!(
@@ -506,6 +515,7 @@ fn signed_body_error(body: &str) -> Option<CosignError> {
         digest: &digest,
         cosign_layers: std::slice::from_ref(&l),
         bundles: &[],
+        ..ImageInput::default()
     };
     match verify(&release_policy(), &input, NOW) {
         Ok(_) => None,
@@ -809,6 +819,7 @@ fn tlog_entry_verifies_and_is_recorded() {
         digest: &digest,
         cosign_layers: std::slice::from_ref(&l),
         bundles: &[],
+        ..ImageInput::default()
     };
     let v = verify(&tlog_policy(None), &input, NOW).unwrap();
     let entry = v.satisfied_by[0].tlog_entry.clone().unwrap();
