@@ -351,7 +351,7 @@ fn needs_signatures(policy: &Policy, repository: &str) -> bool {
     }
     match policy.rule_for(repository) {
         None => false,
-        Some(matched) => !matches!(matched.rule.requirement, Requirement::UnsignedAccept),
+        Some(matched) => matches!(matched.rule.requirement, Requirement::Signed { .. }),
     }
 }
 

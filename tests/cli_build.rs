@@ -240,3 +240,68 @@ fn lock_then_locked_build() {
     assert!(stderr.contains("kit.example/kernel:6.1"), "{stderr}");
     assert!(files_in(&out2).is_empty());
 }
+
+#[test]
+fn a_containers_policy_json_is_accepted_as_the_policy() {
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let mut args = build_args(&fixtures, &out, &work.path().join("cache"));
+    let policy_at = args.iter().position(|a| a == "--policy").unwrap();
+    args.drain(policy_at..policy_at + 2);
+    args.push(example());
+    let key = fixtures.join("keys/example.pub").display().to_string();
+    // Podman's format: reject by default, the example's registry signed by the example key,
+    // one repository of it rejected outright.
+    let policy = work.path().join("policy.json");
+    let write = |json: String| fs::write(&policy, json).unwrap();
+    write(format!(
+        r#"{{"default": [{{"type": "reject"}}],
+ "transports": {{"docker": {{"kit.example": [{{"type": "sigstoreSigned", "keyPath": "{key}"}}]}}}}}}"#
+    ));
+    let policy_arg = policy.display().to_string();
+    let result = run_build(&args, &["--policy", &policy_arg, "--explain"]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("rule scope kit.example (kit.example/**)"), "{stderr}");
+    assert!(stderr.contains(&format!("signed by key {key}")), "{stderr}");
+    assert!(!files_in(&out).is_empty());
+
+    let rejected = work.path().join("out-rejected");
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if *a == out.display().to_string() { rejected.display().to_string() } else { a.clone() }
+        })
+        .collect();
+    write(format!(
+        r#"{{"default": [{{"type": "reject"}}],
+ "transports": {{"docker": {{"kit.example": [{{"type": "sigstoreSigned", "keyPath": "{key}"}}],
+                             "kit.example/busybox": [{{"type": "reject"}}]}}}}}}"#
+    ));
+    let result = run_build(&args, &["--policy", &policy_arg]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("rule scope kit.example/busybox"), "{stderr}");
+    assert!(stderr.contains("the policy rejects these images (rule at"), "{stderr}");
+    assert!(
+        files_in(&rejected).is_empty(),
+        "outputs of a refused build: {:?}",
+        files_in(&rejected)
+    );
+
+    // A construct kit cannot enforce is a policy error: exit 2, naming the file and line.
+    write(
+        r#"{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k.gpg"}]}"#
+            .to_owned(),
+    );
+    let result = run_build(&args, &["--policy", &policy_arg]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{policy_arg}:1:14: containers-policy.json: scope `default`: `signedBy`"
+        )),
+        "{stderr}"
+    );
+}

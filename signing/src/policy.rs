@@ -42,6 +42,10 @@
 //! ```
 //!
 //! Patterns and the "most specific rule wins" order are defined in [`pattern`].
+//!
+//! A containers-policy.json (Podman, Skopeo, CRI-O) is accepted too, recognized by its
+//! top-level `default`/`transports` keys, and translated into the same rules and signers; see
+//! the `containers` module for what maps to what and what is refused.
 //! Every key is checked: unknown or duplicate keys are errors.
 //! A rule either lists signers or says `unsigned: accept`, never both.
 //!
@@ -59,6 +63,7 @@
 //! its policy rule. It can only tighten a policy: an `unsigned: accept` rule does not apply to
 //! such an image, which is refused with a message explaining why. It never loosens anything.
 
+mod containers;
 pub mod pattern;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,6 +105,15 @@ pub enum PolicyError {
         at: SourceLoc,
         /// What the YAML reader reported.
         message: String,
+    },
+    /// A containers-policy.json construct kit cannot enforce exactly (see the `containers`
+    /// module), or a malformed one.
+    #[error("{at}: containers-policy.json: {problem}")]
+    ContainersPolicy {
+        /// Where.
+        at: SourceLoc,
+        /// What, and what to write instead.
+        problem: String,
     },
     /// `version` is not one this crate reads.
     #[error("{at}: unsupported policy version {found}: expected 1")]
@@ -402,6 +416,8 @@ pub enum Requirement {
     },
     /// Accept the image without a signature; the verdict carries a warning.
     UnsignedAccept,
+    /// Refuse the image whatever signs it (containers-policy.json's `reject`).
+    Reject,
 }
 
 /// A rule as written (shared by both phases).
@@ -652,6 +668,9 @@ impl PolicyFile {
                     text.len()
                 ),
             });
+        }
+        if containers::is_containers_policy(text) {
+            return containers::parse(file, text);
         }
         let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|err| {
             let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));

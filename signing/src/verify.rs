@@ -154,6 +154,12 @@ pub enum RefusalReason {
         /// The repository.
         repository: String,
     },
+    /// The rule rejects every image it matches (containers-policy.json's `reject`).
+    #[error("the policy rejects these images (rule at {rule_at})")]
+    Rejected {
+        /// Where the rule is.
+        rule_at: SourceLoc,
+    },
     /// The pinned digest is malformed.
     #[error("{0}")]
     BadDigest(CosignError),
@@ -335,6 +341,12 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
                 satisfied_by: Vec::new(),
                 warnings: vec![warning],
             });
+        }
+        Requirement::Reject => {
+            return Err(refuse(
+                Some(rule_label),
+                RefusalReason::Rejected { rule_at: matched.rule.at.clone() },
+            ));
         }
         Requirement::Signed { signers, threshold, docker_reference } => {
             (signers, *threshold, docker_reference)
