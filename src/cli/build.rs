@@ -98,8 +98,9 @@ pub struct InputArgs {
     #[command(flatten)]
     registry: RegistryArgs,
 
-    /// The signature policy (YAML): which signers each image must be signed by. Without it
-    /// every image is refused; `kit build` explains how to write one.
+    /// The signature policy: kit's YAML format, or a containers-policy.json (Podman, Skopeo):
+    /// which signers each image must be signed by. Without it every image is refused; `kit build`
+    /// explains how to write one.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
 
