@@ -169,7 +169,13 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
             .map_err(|source| BuildError::Write { path: dir.clone(), source })?;
     }
     let inputs = resolve_inputs(config, request)?;
-    let layers = LayerFiles::new(request.cache.layout().root().join("kit-layers"))
+    // Held until the outputs are written: `kit cache rm`/`prune` wait instead of deleting the
+    // blobs and layer files this build reads.
+    let _guard = request
+        .cache
+        .write_guard()
+        .map_err(|e| BuildError::Request(format!("cannot lock the cache: {e}")))?;
+    let layers = LayerFiles::new(request.cache.layer_files_dir())
         .map_err(|e| BuildError::Request(format!("cannot prepare the layer store: {e}")))?;
     let oci_volumes = oci_volume_layouts(config, request, &inputs)?;
     let filesystem_refs = filesystem_references(config);
