@@ -11,7 +11,7 @@
 //! 4. The LinuxKit layout is assembled from the configuration and the trees.
 //! 5. Each requested format is written to a temporary file and renamed into place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -21,12 +21,13 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::fetch::{self, PullPolicy, Registry};
 use crate::linuxkit::input::Assembly;
+use crate::linuxkit::oci_volume::{self, OciVolumeLayout};
 use crate::linuxkit::{self, AssembleOptions, Assembled, HostFiles, ImageMap};
 use crate::lock::{Lockfile, resolve_locked};
 use crate::oci::{self, ArchiveSource, ImageSource, OciLayout, Platform};
 use crate::output::{AtomicFile, Format};
 use crate::reference::Reference;
-use crate::tree::{LayerFiles, merge_image};
+use crate::tree::{BuildContent, LayerFiles, merge_image};
 use crate::verify::{ImageToVerify, SignatureSources, Verified, VerifyError, verify_image};
 use signing::{Policy, UnixTime};
 
@@ -168,11 +169,24 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
             .map_err(|source| BuildError::Write { path: dir.clone(), source })?;
     }
     let inputs = resolve_inputs(config, request)?;
-    let layers = LayerFiles::new(request.cache.layout().root().join("kit-layers"))
+    // Held until the outputs are written: `kit cache rm`/`prune` wait instead of deleting the
+    // blobs and layer files this build reads.
+    let _guard = request
+        .cache
+        .write_guard()
+        .map_err(|e| BuildError::Request(format!("cannot lock the cache: {e}")))?;
+    let layers = LayerFiles::new(request.cache.layer_files_dir())
         .map_err(|e| BuildError::Request(format!("cannot prepare the layer store: {e}")))?;
+    let oci_volumes = oci_volume_layouts(config, request, &inputs)?;
+    let filesystem_refs = filesystem_references(config);
     let mut images = BTreeMap::new();
     let mut reports = Vec::new();
     for input in inputs {
+        if !filesystem_refs.contains(input.written.as_str()) {
+            // Only `format: oci` volumes use it: its layers are written as stored, not merged.
+            reports.push(input.report(request));
+            continue;
+        }
         let tree = match &input.source {
             Resolved::Local(idx) => {
                 merge_image(request.sources[*idx].image_source(), &input.resolved, &layers)
@@ -190,12 +204,147 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
     }
 
     let assembly = Assembly::from(config);
-    let image_map = ImageMap { images, source: layers };
+    let content = BuildContent { layers, blobs: request.cache.layout().clone() };
+    let image_map = ImageMap { images, source: content, oci_volumes };
     let options =
         AssembleOptions { epoch: request.epoch, arch: request.platform.architecture.clone() };
     let assembled = linuxkit::assemble(&assembly, &image_map, request.host, &options)?;
     let outputs = write_outputs(&assembled, &image_map.source, request)?;
     Ok(BuildReport { images: reports, outputs })
+}
+
+/// The references (as written) whose filesystem the build needs: every image except those
+/// used only by `format: oci` volumes.
+fn filesystem_references(config: &Config) -> BTreeSet<&str> {
+    let mut refs = BTreeSet::new();
+    for (section, image_ref, _location) in config.images() {
+        if section != crate::config::Section::Volumes {
+            refs.insert(image_ref.written.as_str());
+        }
+    }
+    for volume in &config.volumes {
+        if volume.format != Some(crate::config::VolumeFormat::Oci)
+            && let Some(image) = &volume.image
+        {
+            refs.insert(image.written.as_str());
+        }
+    }
+    refs
+}
+
+/// Plans the layout of every `format: oci` volume and makes sure every blob it names is in the
+/// cache, verified: from the image's local source, or from its registry (as the pull policy
+/// allows). The root is the digest the signature check verified; everything else is reached
+/// from it by digest.
+fn oci_volume_layouts(
+    config: &Config,
+    request: &BuildRequest<'_>,
+    inputs: &[Input],
+) -> Result<BTreeMap<String, OciVolumeLayout>, BuildError> {
+    let mut layouts = BTreeMap::new();
+    for volume in &config.volumes {
+        let Some(image_ref) = &volume.image else { continue };
+        if volume.format != Some(crate::config::VolumeFormat::Oci) {
+            continue;
+        }
+        let Some(input) = inputs.iter().find(|input| input.written == image_ref.written) else {
+            continue;
+        };
+        let fail = |source: DynError| BuildError::Fetch {
+            reference: input.written.clone(),
+            location: volume.location.to_string(),
+            source,
+        };
+        let root = root_descriptor(&input.resolved);
+        let blobs = VolumeBlobs { request, input };
+        let mut read = |descriptor: &oci::Descriptor| -> Result<Vec<u8>, DynError> {
+            blobs.ensure(std::slice::from_ref(descriptor))?;
+            Ok(request
+                .cache
+                .layout()
+                .read_blob_bytes(&descriptor.digest, oci::spec::MAX_JSON_BYTES)?)
+        };
+        let layout = oci_volume::plan(
+            &volume.name,
+            &input.reference.to_string(),
+            &root,
+            volume.platforms.as_deref().unwrap_or_default(),
+            &mut read,
+        )?;
+        blobs.ensure(&layout.blobs).map_err(fail)?;
+        layouts.insert(volume.name.clone(), layout);
+    }
+    Ok(layouts)
+}
+
+/// The descriptor of the document a resolved image's reference names: its outermost index, or
+/// its manifest.
+fn root_descriptor(resolved: &oci::ResolvedImage) -> oci::Descriptor {
+    let (digest, media_type, bytes) = match resolved.indexes.first() {
+        Some(index) => (&index.digest, &index.media_type, &index.bytes),
+        None => {
+            (&resolved.manifest.digest, &resolved.manifest.media_type, &resolved.manifest.bytes)
+        }
+    };
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    oci::Descriptor::new(media_type, digest.clone(), size)
+}
+
+/// Puts the blobs of one image into the cache, from where the image was resolved.
+struct VolumeBlobs<'r, 'a> {
+    request: &'r BuildRequest<'a>,
+    input: &'r Input,
+}
+
+impl VolumeBlobs<'_, '_> {
+    fn ensure(&self, descriptors: &[oci::Descriptor]) -> Result<(), DynError> {
+        let cache = self.request.cache;
+        let missing: Vec<oci::Descriptor> =
+            descriptors.iter().filter(|d| !cache.has_blob(&d.digest)).cloned().collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        match self.input.source {
+            Resolved::Local(idx) => {
+                let source = self.request.sources[idx].image_source();
+                let _guard = cache.write_guard()?;
+                for descriptor in &missing {
+                    let reader = source.open_blob(descriptor)?;
+                    cache.layout().write_blob(&descriptor.digest, reader)?;
+                }
+                Ok(())
+            }
+            Resolved::Cache => {
+                let registry = match (self.request.registry, self.request.pull) {
+                    (Some(registry), PullPolicy::IfMissing | PullPolicy::Always) => registry,
+                    _ => {
+                        return Err(Box::new(fetch::FetchError::NotCached {
+                            image: self.input.reference.to_string(),
+                            detail: format!(
+                                "{} blobs of the OCI volume are not in the cache (first: {})",
+                                missing.len(),
+                                missing[0].digest
+                            ),
+                        }));
+                    }
+                };
+                let pinned =
+                    self.input.reference.with_digest(self.input.resolved.root_digest().clone());
+                let (documents, blobs): (Vec<oci::Descriptor>, Vec<oci::Descriptor>) =
+                    missing.into_iter().partition(|d| {
+                        oci::media_type::is_index(&d.media_type)
+                            || oci::media_type::is_image_manifest(&d.media_type)
+                    });
+                if !documents.is_empty() {
+                    registry.fetch_documents(cache, &pinned, &documents)?;
+                }
+                if !blobs.is_empty() {
+                    registry.fetch_blobs(cache, &pinned, &blobs)?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Resolves and verifies every image of `config` (what `kit lock` does) and returns the

@@ -163,3 +163,81 @@ fn rm_keeps_shared_blobs_and_prune_sweeps() {
     assert_eq!(names(&cache).len(), 1);
     assert!(cache.prune().unwrap().blobs.is_empty());
 }
+
+/// The `diff_ids` of the image manifest `digest` of the layout at `dir`.
+fn diff_ids_of(dir: &Path, digest: &str) -> Vec<String> {
+    let read = |digest: &str| -> serde_json::Value {
+        let path = dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let manifest = read(digest);
+    let config = read(manifest["config"]["digest"].as_str().unwrap());
+    config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn rm_and_prune_delete_layer_files_whose_layer_blob_is_gone() {
+    let layout = tempfile::tempdir().unwrap();
+    let (index_digest, solo_digest) = make_layout(layout.path());
+    let work = tempfile::tempdir().unwrap();
+    let cache = Cache::open(work.path()).unwrap();
+    cache.import(layout.path()).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.path().join("blobs/sha256").join(&index_digest[7..])).unwrap(),
+    )
+    .unwrap();
+    let amd = index["manifests"][0]["digest"].as_str().unwrap();
+    let amd_ids = diff_ids_of(layout.path(), amd); // [base, tool]
+    let solo_ids = diff_ids_of(layout.path(), &solo_digest); // [base, solo]
+    assert_eq!(amd_ids[0], solo_ids[0], "the base layer is shared");
+
+    let dir = cache.layer_files_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |diff_id: &str| dir.join(format!("{}.tar", &diff_id[7..]));
+    for diff_id in [&amd_ids[0], &amd_ids[1], &solo_ids[1]] {
+        std::fs::write(file(diff_id), b"0123456789").unwrap();
+    }
+    let stray = format!("sha256:{}", "ab".repeat(32));
+    std::fs::write(file(&stray), b"stray").unwrap();
+    std::fs::write(dir.join("notes.txt"), b"not a layer file").unwrap();
+
+    // rm: the tool layer's blob is deleted, so is its layer file; the stray file has no layer.
+    let report = cache.remove(&["docker.io/lkfix/multi:1"]).unwrap();
+    assert_eq!(report.layer_files, 2, "{report:?}");
+    assert!(!file(&amd_ids[1]).exists() && !file(&stray).exists());
+    assert!(file(&amd_ids[0]).exists() && file(&solo_ids[1]).exists());
+    let blob_bytes: u64 = report
+        .blobs
+        .iter()
+        .map(|d| {
+            let path = layout.path().join("blobs/sha256").join(d.hex());
+            std::fs::metadata(path).unwrap().len()
+        })
+        .sum();
+    assert_eq!(report.bytes, blob_bytes + 10 + 5, "layer file bytes are counted: {report:?}");
+
+    // prune: nothing left to delete while solo names its layers.
+    let report = cache.prune().unwrap();
+    assert_eq!((report.layer_files, report.bytes), (0, 0), "{report:?}");
+
+    // A deleted layer blob (corruption, a manual rm) also releases its layer file.
+    let solo_manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.path().join("blobs/sha256").join(&solo_digest[7..])).unwrap(),
+    )
+    .unwrap();
+    let solo_layer = solo_manifest["layers"][1]["digest"].as_str().unwrap();
+    std::fs::remove_file(work.path().join("blobs/sha256").join(&solo_layer[7..])).unwrap();
+    let report = cache.prune().unwrap();
+    assert_eq!((report.layer_files, report.bytes), (1, 10), "{report:?}");
+    assert!(!file(&solo_ids[1]).exists() && file(&solo_ids[0]).exists());
+    assert!(dir.join("notes.txt").exists());
+
+    let report = cache.remove(&["docker.io/lkfix/solo:1"]).unwrap();
+    assert_eq!(report.layer_files, 1, "{report:?}");
+    assert!(!file(&solo_ids[0]).exists());
+}

@@ -50,7 +50,7 @@ fn build(dir: &Path) -> Result<Tree, String> {
                 .map_err(|error| error.to_string())?;
         images.insert(image_ref.written.clone(), resolved);
     }
-    let images = ImageMap { images, source: NoBlobs };
+    let images = ImageMap { images, source: NoBlobs, oci_volumes: BTreeMap::new() };
     let options = AssembleOptions { epoch: 1492533000, arch: "amd64".into() };
     let assembled = assemble(&Assembly::from(&config), &images, &NoHost, &options)
         .map_err(|error| error_chain(&error))?;

@@ -205,7 +205,7 @@ fn images() -> ImageMap<NoBlobs> {
         None,
     );
     add("svc:1", svc_tree(), svc, Some(svc_label));
-    ImageMap { images, source: NoBlobs }
+    ImageMap { images, source: NoBlobs, oci_volumes: BTreeMap::new() }
 }
 
 /// fixture.yml as assembly input.

@@ -20,7 +20,9 @@
 //!
 //! Removal is mark-and-sweep from the roots in `index.json`: `rm` deletes only blobs reachable
 //! from the removed names and from no other name; `prune` deletes every unreachable blob and
-//! every stale temporary file.
+//! every stale temporary file. Both then delete the uncompressed layer files of `kit-layers/`
+//! (written by builds, named by `diff_id`) whose compressed layer is no longer a present blob of
+//! a remaining image; builds hold the writers' shared lock while they use those files.
 
 mod archive;
 
@@ -123,6 +125,9 @@ pub struct SweepReport {
     pub bytes: u64,
     /// Stale temporary files deleted.
     pub temp_files: usize,
+    /// Uncompressed layer files (`kit-layers/`) deleted because no remaining image uses them;
+    /// their bytes are counted in `bytes`.
+    pub layer_files: usize,
 }
 
 /// The cache directory.
@@ -178,6 +183,30 @@ impl FinishedBlob {
 }
 
 const INDEX_LOCK: &str = ".lock";
+const LAYER_FILES_DIR: &str = "kit-layers";
+
+/// The part of an image configuration that names its layers' uncompressed digests.
+#[derive(serde::Deserialize)]
+struct ConfigDiffIds {
+    rootfs: ConfigRootFs,
+}
+
+/// `rootfs` of an image configuration.
+#[derive(serde::Deserialize)]
+struct ConfigRootFs {
+    diff_ids: Vec<Digest>,
+}
+
+/// The `diff_id` a layer file is named by: `<hex>.tar` for sha256, `<algorithm>-<hex>.tar`
+/// otherwise (`crate::tree::LayerFiles::path`); `None` for any other file.
+fn layer_file_digest(file_name: &str) -> Option<Digest> {
+    let stem = file_name.strip_suffix(".tar")?;
+    let text = match stem.split_once('-') {
+        Some((algorithm, hex)) => format!("{algorithm}:{hex}"),
+        None => format!("sha256:{stem}"),
+    };
+    text.parse().ok()
+}
 const GC_LOCK: &str = ".kit-gc.lock";
 const TEMP_PREFIX: &str = ".tmp-";
 
@@ -352,6 +381,12 @@ impl Cache {
         for digest in candidates.difference(&keep) {
             self.delete_blob(digest, &mut report)?;
         }
+        let kept: Vec<&Descriptor> = index
+            .manifests
+            .iter()
+            .filter(|d| !ref_name(d).is_some_and(|n| names.contains(&n)))
+            .collect();
+        self.sweep_layer_files(&kept, &mut report)?;
         Ok(report)
     }
 
@@ -391,7 +426,85 @@ impl Cache {
                 }
             }
         }
+        let roots: Vec<&Descriptor> = index.manifests.iter().collect();
+        self.sweep_layer_files(&roots, &mut report)?;
         Ok(report)
+    }
+
+    /// The directory of uncompressed layer files a build keeps beside the blobs (one
+    /// `<hex>.tar` per `diff_id`; see `crate::tree::LayerFiles`).
+    pub fn layer_files_dir(&self) -> PathBuf {
+        self.root().join(LAYER_FILES_DIR)
+    }
+
+    /// Deletes the uncompressed layer files whose compressed layer is no longer a present blob of
+    /// an image reachable from `roots`. Called with the exclusive GC lock held, so no build is
+    /// writing or reading them (builds hold the writers' shared lock).
+    fn sweep_layer_files(
+        &self,
+        roots: &[&Descriptor],
+        report: &mut SweepReport,
+    ) -> Result<(), CacheError> {
+        let dir = self.layer_files_dir();
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        let live = self.live_diff_ids(roots)?;
+        for path in read_dir(&dir)? {
+            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(digest) = layer_file_digest(file_name) else { continue };
+            if live.contains(&digest) {
+                continue;
+            }
+            let meta = fs::metadata(&path)
+                .map_err(|source| CacheError::Io { path: path.clone(), source })?;
+            fs::remove_file(&path)
+                .map_err(|source| CacheError::Io { path: path.clone(), source })?;
+            report.bytes += meta.len();
+            report.layer_files += 1;
+        }
+        Ok(())
+    }
+
+    /// The `diff_id` of every layer whose compressed blob is present, over every image manifest
+    /// reachable from `roots` whose configuration is present.
+    fn live_diff_ids(&self, roots: &[&Descriptor]) -> Result<BTreeSet<Digest>, CacheError> {
+        let mut live = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<Descriptor> = roots.iter().map(|d| (*d).clone()).collect();
+        while let Some(descriptor) = stack.pop() {
+            if !seen.insert(descriptor.digest.clone()) || !self.has_blob(&descriptor.digest) {
+                continue;
+            }
+            let is_document = crate::oci::media_type::is_index(&descriptor.media_type)
+                || crate::oci::media_type::is_image_manifest(&descriptor.media_type);
+            if !is_document {
+                continue;
+            }
+            let bytes = self.layout.read_blob_bytes(&descriptor.digest, MAX_JSON_BYTES)?;
+            let what = format!("{}: {}", self.root().display(), descriptor.digest);
+            let raw = parse_manifest(Arc::from(bytes), Some(&descriptor.media_type), &what)?;
+            match raw.value {
+                Manifest::Index(index) => stack.extend(index.manifests),
+                Manifest::Image(manifest) => {
+                    if !self.has_blob(&manifest.config.digest) {
+                        continue;
+                    }
+                    let bytes =
+                        self.layout.read_blob_bytes(&manifest.config.digest, MAX_JSON_BYTES)?;
+                    let Ok(config) = serde_json::from_slice::<ConfigDiffIds>(&bytes) else {
+                        // Not an image configuration (an artifact): it has no layer files.
+                        continue;
+                    };
+                    for (layer, diff_id) in manifest.layers.iter().zip(config.rootfs.diff_ids) {
+                        if self.has_blob(&layer.digest) {
+                            live.insert(diff_id);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(live)
     }
 
     /// Imports an OCI image layout, as a directory or a tar (optionally gzip-compressed), as

@@ -150,17 +150,19 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let report = cache.remove(&names).context("removing from the cache")?;
             eprintln!(
-                "kit: removed {} image(s), {} blob(s), {} bytes",
+                "kit: removed {} image(s), {} blob(s), {} layer file(s), {} bytes",
                 report.names.len(),
                 report.blobs.len(),
+                report.layer_files,
                 report.bytes
             );
         }
         CacheCommand::Prune => {
             let report = cache.prune().context("pruning the cache")?;
             eprintln!(
-                "kit: removed {} blob(s), {} bytes, {} temporary file(s)",
+                "kit: removed {} blob(s), {} layer file(s), {} bytes, {} temporary file(s)",
                 report.blobs.len(),
+                report.layer_files,
                 report.bytes,
                 report.temp_files
             );

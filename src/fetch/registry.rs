@@ -178,6 +178,33 @@ impl Registry {
         Ok(())
     }
 
+    /// Downloads the manifests and indexes of `documents` that `cache` lacks (by digest, through
+    /// the manifests endpoint) and stores them verified.
+    pub fn fetch_documents(
+        &self,
+        cache: &Cache,
+        reference: &Reference,
+        documents: &[Descriptor],
+    ) -> Result<(), FetchError> {
+        let image = reference.to_string();
+        let endpoint = self.client.endpoint(reference.registry())?;
+        let target = Target {
+            repository: endpoint.repository(&reference.remote_repository()),
+            endpoint: &endpoint,
+            image: &image,
+            blob: None,
+        };
+        let _guard = cache.write_guard()?;
+        for descriptor in documents {
+            if cache.has_blob(&descriptor.digest) {
+                continue;
+            }
+            let bytes = self.document(&target, descriptor)?;
+            cache.put_blob(&descriptor.digest, &bytes)?;
+        }
+        Ok(())
+    }
+
     fn document(
         &self,
         target: &Target<'_>,

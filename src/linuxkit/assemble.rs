@@ -11,7 +11,8 @@
 //! `rootfs/`. An image reference already extracted for an earlier container is not extracted
 //! again: the overlay lowerdir or bind source points at the first copy.
 //!
-//! Volumes: `containers/volumes/<name>/{lower,tmp,merged}`; `format: oci` is not supported yet.
+//! Volumes: `containers/volumes/<name>/{lower,tmp,merged}`; for `format: oci` `lower/` holds the
+//! OCI image layout the caller planned with [`oci_volume::plan`].
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -22,6 +23,7 @@ use formats::tree::{Content, ContentSource, Dir, Meta, Node, NodeKind, Tree};
 use crate::linuxkit::files::apply_files;
 use crate::linuxkit::input::{Assembly, ImageConfig, ImageDefaults, ImageObject};
 use crate::linuxkit::kernel::kernel_parts;
+use crate::linuxkit::oci_volume::{self, OciVolumeLayout};
 use crate::linuxkit::rewrite::{Resolv, rewrite_image};
 use crate::linuxkit::spec::{
     IdMap, VolumeRef, config_to_oci, id_map, render, rewrite_volume_binds, rootfs_mounts,
@@ -79,12 +81,27 @@ impl ResolvedImage {
     }
 }
 
+/// What a volume's `lower/` holds.
+enum VolumeContent<'a> {
+    /// An OCI image layout (`format: oci`).
+    Layout(&'a OciVolumeLayout),
+    /// The image's flattened filesystem.
+    Filesystem(&'a ResolvedImage),
+    /// Nothing (no `image`).
+    Blank,
+}
+
 /// Gives the resolved image for every reference the configuration names.
 pub trait Images {
     /// The image for `reference`, exactly as written in the configuration.
     fn image(&self, reference: &str) -> Option<&ResolvedImage>;
     /// Opens the blob ranges the images' trees point into.
     fn content_source(&self) -> &dyn ContentSource;
+    /// The planned layout of the `format: oci` volume named `volume`.
+    fn oci_volume(&self, volume: &str) -> Option<&OciVolumeLayout> {
+        let _ = volume;
+        None
+    }
 }
 
 /// Images held in a map keyed by the reference as written, with their content source.
@@ -92,8 +109,11 @@ pub trait Images {
 pub struct ImageMap<S> {
     /// The images.
     pub images: BTreeMap<String, ResolvedImage>,
-    /// Where their blobs are read from.
+    /// Where their blobs are read from (layer ranges and, for `format: oci` volumes, whole
+    /// blobs named by [`blob_object_id`](crate::tree::blob_object_id)).
     pub source: S,
+    /// The layouts of `format: oci` volumes, by volume name.
+    pub oci_volumes: BTreeMap<String, OciVolumeLayout>,
 }
 
 impl<S: ContentSource> Images for ImageMap<S> {
@@ -103,6 +123,10 @@ impl<S: ContentSource> Images for ImageMap<S> {
 
     fn content_source(&self) -> &dyn ContentSource {
         &self.source
+    }
+
+    fn oci_volume(&self, volume: &str) -> Option<&OciVolumeLayout> {
+        self.oci_volumes.get(volume)
     }
 }
 
@@ -204,26 +228,46 @@ pub fn assemble(
         let location = format!("volume[{index}]");
         let base = format!("containers/volumes/{}", volume.name);
         let lower = format!("{base}/lower");
-        let image = match &volume.image {
-            Some(reference) => Some(lookup(reference, &location)?),
-            None => None,
+        let content = match &volume.image {
+            Some(reference) if volume.oci_format => {
+                let layout =
+                    images.oci_volume(&volume.name).ok_or_else(|| Error::VolumeOciNotProvided {
+                        volume: volume.name.clone(),
+                        image: reference.clone(),
+                    })?;
+                VolumeContent::Layout(layout)
+            }
+            Some(reference) => VolumeContent::Filesystem(lookup(reference, &location)?),
+            None => VolumeContent::Blank,
         };
-        let source_name = image.map(|image| image.name.as_str()).unwrap_or("empty");
+        let source_name = match &content {
+            VolumeContent::Layout(layout) => layout.image.as_str(),
+            VolumeContent::Filesystem(image) => image.name.as_str(),
+            VolumeContent::Blank => "empty",
+        };
         let origin = place::origin(source_name, &location);
-        if volume.oci_format && image.is_some() {
-            return Err(Error::VolumeOciUnsupported { volume: volume.name.clone() });
-        }
         let lower_dir = place::mkdir_all(
             &mut root.root,
             &place::components(lower.as_bytes()),
             &dir_meta,
             &origin,
         );
-        if let Some(image) = image {
-            let link_prefix = format!("{lower}/");
-            let entries =
-                rewrite_image(&image.tree, Resolv::Symlink, epoch, &origin, link_prefix.as_bytes());
-            place::overlay(lower_dir, entries);
+        match content {
+            VolumeContent::Layout(layout) => {
+                oci_volume::place_layout(lower_dir, layout, epoch, &origin);
+            }
+            VolumeContent::Filesystem(image) => {
+                let link_prefix = format!("{lower}/");
+                let entries = rewrite_image(
+                    &image.tree,
+                    Resolv::Symlink,
+                    epoch,
+                    &origin,
+                    link_prefix.as_bytes(),
+                );
+                place::overlay(lower_dir, entries);
+            }
+            VolumeContent::Blank => {}
         }
         let volume_origin = place::origin("linuxkit.volumes", &location);
         let base_dir = place::dir_at(
@@ -416,7 +460,11 @@ mod tests {
     }
 
     fn images(list: Vec<(String, ResolvedImage)>) -> ImageMap<NoBlobs> {
-        ImageMap { images: list.into_iter().collect(), source: NoBlobs }
+        ImageMap {
+            images: list.into_iter().collect(),
+            source: NoBlobs,
+            oci_volumes: BTreeMap::new(),
+        }
     }
 
     fn run(config: &Assembly, images: &ImageMap<NoBlobs>) -> Result<Assembled, Error> {
@@ -633,8 +681,114 @@ mod tests {
             &oci,
             &images,
             "",
-            expect![[r#"error: volume "data": `format: oci` is not supported yet"#]],
+            expect![[
+                r#"error: volume "data": the OCI layout of image small was not provided to assembly"#
+            ]],
         );
+    }
+
+    #[test]
+    fn oci_volume_layout_is_placed_under_lower() {
+        use crate::digest::Digest;
+        use crate::oci::spec::Descriptor;
+        let config = Assembly {
+            volumes: vec![VolumeEntry {
+                name: "data".into(),
+                image: Some("small".into()),
+                readonly: true,
+                oci_format: true,
+                platforms: Vec::new(),
+            }],
+            services: vec![ImageObject {
+                name: "svc".into(),
+                image: "small".into(),
+                config: ImageConfig {
+                    binds: Some(vec!["data:/data:ro".into()]),
+                    ..Default::default()
+                },
+            }],
+            ..Default::default()
+        };
+        let config_blob = Descriptor::new("c", Digest::sha256(b"config"), 6);
+        let layer_blob = Descriptor::new("l", Digest::sha256(b"layer"), 5);
+        let layout = OciVolumeLayout {
+            image: "docker.io/library/small".into(),
+            blobs: vec![config_blob.clone(), layer_blob.clone()],
+            index_json: b"{}".to_vec(),
+        };
+        let mut images = images(vec![image("small", "//- /bin/tool mode=0755\ntool\n")]);
+        images.oci_volumes.insert("data".into(), layout);
+        let assembled = run(&config, &images).unwrap();
+        let mut entries = Vec::new();
+        let Some(lower) = assembled.root.get(b"containers/volumes/data/lower") else {
+            panic!("no lower/")
+        };
+        let NodeKind::Dir(lower) = &lower.kind else { panic!("lower/ is not a directory") };
+        let mut tree = Tree::new(0);
+        tree.root = lower.clone();
+        tree.walk::<()>(&mut |path, node| {
+            let origin = node.origin.as_deref().unwrap();
+            let content = match &node.kind {
+                NodeKind::Dir(_) => "dir".to_owned(),
+                NodeKind::File(Content::Inline(data)) => {
+                    format!("inline {}", String::from_utf8_lossy(data))
+                }
+                NodeKind::File(Content::Blob(range)) => {
+                    format!("blob {} {}+{}", range.object, range.offset, range.len)
+                }
+                other => format!("{other:?}"),
+            };
+            entries.push(format!(
+                "{} {:o} {}:{} @{} {content} [{} | {}]",
+                String::from_utf8_lossy(path),
+                node.meta.mode,
+                node.meta.uid,
+                node.meta.gid,
+                node.meta.mtime,
+                origin.location,
+                origin.source
+            ));
+            Ok(())
+        })
+        .unwrap();
+        // LinuxKit's layout: oci-layout and index.json 0644, blobs/ and blobs/sha256/ 0755,
+        // one 0644 file per blob named by its hex digest, all from the volume's image; the
+        // blob bytes are read whole from the cache.
+        let src = "[volume[0] | docker.io/library/small]";
+        let expected = vec![
+            format!("blobs 755 0:0 @1000 dir {src}"),
+            format!("blobs/sha256 755 0:0 @1000 dir {src}"),
+            format!(
+                "blobs/sha256/{} 644 0:0 @1000 blob blob:{} 0+6 {src}",
+                config_blob.digest.hex(),
+                config_blob.digest
+            ),
+            format!(
+                "blobs/sha256/{} 644 0:0 @1000 blob blob:{} 0+5 {src}",
+                layer_blob.digest.hex(),
+                layer_blob.digest
+            ),
+            format!("index.json 644 0:0 @1000 inline {{}} {src}"),
+            format!(
+                "oci-layout 644 0:0 @1000 inline {{\n\t\t\"imageLayoutVersion\": \"1.0.0\"\n\t}} {src}"
+            ),
+        ];
+        let mut expected = expected;
+        expected.sort();
+        entries.sort();
+        assert_eq!(entries, expected);
+        for dir in ["containers/volumes/data/tmp", "containers/volumes/data/merged"] {
+            assert!(matches!(
+                assembled.root.get(dir.as_bytes()).map(|n| &n.kind),
+                Some(NodeKind::Dir(_))
+            ));
+        }
+
+        // The read-only rule is the same as for filesystem volumes.
+        let mut writable = config.clone();
+        writable.services[0].config.binds = Some(vec!["data:/data".into()]);
+        let error = run(&writable, &images).unwrap_err();
+        assert!(error_chain(&error).contains("is read-only, but is bound read-write"));
     }
 
     #[test]

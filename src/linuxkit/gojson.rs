@@ -20,8 +20,18 @@ use serde_json::ser::{CharEscape, Formatter, PrettyFormatter};
 
 /// Serializes `value` as Go's `json.MarshalIndent(value, "", "    ")` would (no trailing newline).
 pub fn to_vec_indent<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    to_vec_indent_by(value, b"    ")
+}
+
+/// Serializes `value` as Go's `json.MarshalIndent(value, "", indent)` would (no trailing
+/// newline); `indent` is the per-level indentation, such as the three spaces of go-containerregistry's
+/// layout `index.json`.
+pub fn to_vec_indent_by<T: Serialize + ?Sized>(
+    value: &T,
+    indent: &'static [u8],
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::new();
-    let formatter = GoFormatter { inner: PrettyFormatter::with_indent(b"    ") };
+    let formatter = GoFormatter { inner: PrettyFormatter::with_indent(indent) };
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
     value.serialize(&mut serializer)?;
     Ok(out)

@@ -3,7 +3,8 @@
 //! * [`spec`] mirrors LinuxKit's `ConfigToOCI` and writes `config.json`/`runtime.json` bytes
 //!   exactly as LinuxKit's Go encoder does ([`gojson`]).
 //! * [`input`] holds the configuration types assembly reads.
-//! * [`assemble`] builds the whole root tree: kernel ([`kernel`]), init images, volumes,
+//! * [`assemble`] builds the whole root tree: kernel ([`kernel`]), init images, volumes
+//!   (`format: oci` ones laid out by [`oci_volume`]),
 //!   bundles (with the image rewrite rules of [`rewrite`]) and the files section ([`files`]).
 //!
 //! Reference: reference/linuxkit.md §1.5–§2.8 and §10 (LinuxKit's `moby/config.go`,
@@ -15,6 +16,7 @@ pub mod from_config;
 pub mod gojson;
 pub mod input;
 pub mod kernel;
+pub mod oci_volume;
 pub mod place;
 pub mod rewrite;
 pub mod spec;
@@ -186,11 +188,33 @@ pub enum Error {
         /// The label parser's messages.
         message: String,
     },
-    /// `format: oci` volumes are not supported yet.
-    #[error("volume {volume:?}: `format: oci` is not supported yet")]
-    VolumeOciUnsupported {
+    /// A `format: oci` volume's `platforms` entry is malformed or matches nothing.
+    #[error("volume {volume:?}: platform {platform:?}: {problem}")]
+    VolumePlatform {
         /// The volume name.
         volume: String,
+        /// The entry as written.
+        platform: String,
+        /// What is wrong, stating expected and found.
+        problem: String,
+    },
+    /// A `format: oci` volume's image documents could not be read.
+    #[error("volume {volume:?}: image {image}")]
+    VolumeOciImage {
+        /// The volume name.
+        volume: String,
+        /// The image reference.
+        image: String,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The caller did not provide the layout of a `format: oci` volume.
+    #[error("volume {volume:?}: the OCI layout of image {image} was not provided to assembly")]
+    VolumeOciNotProvided {
+        /// The volume name.
+        volume: String,
+        /// The image reference.
+        image: String,
     },
     /// A `files` entry has no path.
     #[error("did not specify path for file")]

@@ -1,5 +1,5 @@
-//! Content sources for the byte ranges the merge records: uncompressed layer files on disk, and
-//! an in-memory map for tests.
+//! Content sources for the byte ranges the merge records: uncompressed layer files on disk, whole
+//! cache blobs beside them ([`BuildContent`]), and an in-memory map for tests.
 //!
 //! A range's object id is the layer's `diff_id` as text (`sha256:<hex>`). [`LayerFiles`] keeps
 //! one uncompressed tar per layer, `<dir>/<hex>.tar` (`<dir>/<algorithm>-<hex>.tar` for other
@@ -18,6 +18,7 @@ use formats::tree::{BlobRange, ContentSource};
 
 use super::MergeError;
 use crate::digest::Digest;
+use crate::oci::OciLayout;
 
 /// A directory of uncompressed layer tars named by `diff_id`.
 #[derive(Debug, Clone)]
@@ -62,6 +63,46 @@ impl ContentSource for LayerFiles {
         let mut file = File::open(&path).map_err(with_path)?;
         file.seek(SeekFrom::Start(range.offset)).map_err(with_path)?;
         Ok(Box::new(Exact { inner: BufReader::new(file).take(range.len), remaining: range.len }))
+    }
+}
+
+/// The object id under which a whole blob of the cache is opened through [`BuildContent`]:
+/// `blob:<digest>` (layer ranges use the bare `diff_id`).
+pub fn blob_object_id(digest: &Digest) -> Arc<str> {
+    Arc::from(format!("blob:{digest}"))
+}
+
+/// A build's content: ranges of uncompressed layer files, and whole blobs of the cache (for
+/// `format: oci` volumes, whose blobs are written as stored). A whole blob is verified against
+/// its digest and size while it streams: the reader fails at its end otherwise.
+#[derive(Debug, Clone)]
+pub struct BuildContent {
+    /// The uncompressed layer files.
+    pub layers: LayerFiles,
+    /// The cache's blobs.
+    pub blobs: OciLayout,
+}
+
+impl ContentSource for BuildContent {
+    fn open(&self, range: &BlobRange) -> io::Result<Box<dyn Read + '_>> {
+        let Some(digest) = range.object.strip_prefix("blob:") else {
+            return self.layers.open(range);
+        };
+        let invalid = |problem: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("object {}: {problem}", range.object),
+            )
+        };
+        let digest: Digest = digest.parse().map_err(|e| invalid(format!("{e}")))?;
+        if range.offset != 0 {
+            return Err(invalid(format!("expected a whole blob, found offset {}", range.offset)));
+        }
+        let reader = self
+            .blobs
+            .read_blob(&digest, Some(range.len))
+            .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
+        Ok(Box::new(reader))
     }
 }
 

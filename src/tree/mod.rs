@@ -26,7 +26,7 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
-pub use content::{LayerFiles, MemoryContent};
+pub use content::{BuildContent, LayerFiles, MemoryContent, blob_object_id};
 pub use image::merge_image;
 pub use layer::{AddKind, Change, read_changes};
 pub use merge::{Merger, merge_layers};
