@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use serde_json::Value;
 use signing::bundle::{BundleError, KeylessIdentity, TlogProblem, verify_bundle};
+use signing::fulcio::FulcioError;
 use signing::merkle::MerkleError;
 use signing::policy::SubjectMatch;
 use signing::trusted_root::TrustedRoot;
@@ -234,7 +235,7 @@ fn v02_media_type_with_a_one_certificate_chain_verifies() {
 fn wrong_subject_is_refused() {
     let Some(f) = fixtures() else { return };
     let msg = refused(f.verify(&f.bytes("wrong-identity.json")), |e| {
-        matches!(e, BundleError::Subject { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::Subject { .. }))
     });
     assert!(msg.contains("https://github.com/evil/app/"), "{msg}");
 }
@@ -243,7 +244,7 @@ fn wrong_subject_is_refused() {
 fn wrong_issuer_is_refused() {
     let Some(f) = fixtures() else { return };
     let msg = refused(f.verify(&f.bytes("wrong-issuer.json")), |e| {
-        matches!(e, BundleError::Issuer { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::Issuer { .. }))
     });
     assert_eq!(
         msg,
@@ -258,11 +259,11 @@ fn certificate_expired_at_integrated_time_is_refused() {
     let Some(f) = fixtures() else { return };
     refused(
         f.verify(&f.bytes("cert-expired.json")),
-        |e| matches!(e, BundleError::CertificateNotValidAtSigningTime { signing_time, not_after, .. } if signing_time > not_after),
+        |e| matches!(e, BundleError::Fulcio(FulcioError::CertificateNotValidAtSigningTime { signing_time, not_after, .. }) if signing_time > not_after),
     );
     refused(
         f.verify(&f.bytes("cert-not-yet-valid.json")),
-        |e| matches!(e, BundleError::CertificateNotValidAtSigningTime { signing_time, not_before, .. } if signing_time < not_before),
+        |e| matches!(e, BundleError::Fulcio(FulcioError::CertificateNotValidAtSigningTime { signing_time, not_before, .. }) if signing_time < not_before),
     );
 }
 
@@ -271,7 +272,7 @@ fn leaf_from_an_untrusted_ca_is_refused() {
     let Some(f) = fixtures() else { return };
     // Same issuer name, another key.
     let msg = refused(f.verify(&f.bytes("untrusted-ca.json")), |e| {
-        matches!(e, BundleError::UntrustedCertificate { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::UntrustedCertificate { .. }))
     });
     assert!(
         msg.contains("signature does not verify with the key of trusted CA certificate"),
@@ -295,7 +296,7 @@ fn untrusted_root_is_refused() {
     let subject = SubjectMatch::Exact(f.identity.clone());
     let identity = KeylessIdentity { issuer: &f.issuer, subject: &subject };
     let result = verify_bundle(&f.bytes("good-dsse.json"), &root, &f.digest, &identity);
-    refused(result, |e| matches!(e, BundleError::UntrustedCertificate { .. }));
+    refused(result, |e| matches!(e, BundleError::Fulcio(FulcioError::UntrustedCertificate { .. })));
 }
 
 #[test]
@@ -310,7 +311,7 @@ fn truncated_ca_chain_in_the_trusted_root_is_refused() {
     let identity = KeylessIdentity { issuer: &f.issuer, subject: &subject };
     let msg =
         refused(verify_bundle(&f.bytes("good-dsse.json"), &root, &f.digest, &identity), |e| {
-            matches!(e, BundleError::UntrustedCertificate { .. })
+            matches!(e, BundleError::Fulcio(FulcioError::UntrustedCertificate { .. }))
         });
     assert!(msg.contains("is not the subject `O=sigstore.mock,CN=sigstore-root`"), "{msg}");
 }
@@ -320,7 +321,7 @@ fn ca_outside_its_trusted_window_is_refused() {
     let Some(f) = fixtures() else { return };
     let msg = refused(
         f.verify_with(&f.bytes("good-dsse.json"), "tr-ca-window-ended.json", &f.digest),
-        |e| matches!(e, BundleError::UntrustedCertificate { .. }),
+        |e| matches!(e, BundleError::Fulcio(FulcioError::UntrustedCertificate { .. })),
     );
     assert!(msg.ends_with("CA 0 (https://fulcio.sigstore.mock) is not valid then"), "{msg}");
 }
@@ -339,13 +340,15 @@ fn rekor_key_outside_its_window_is_refused() {
 #[test]
 fn sct_problems_are_refused() {
     let Some(f) = fixtures() else { return };
-    refused(f.verify(&f.bytes("no-sct.json")), |e| matches!(e, BundleError::NoSct));
+    refused(f.verify(&f.bytes("no-sct.json")), |e| {
+        matches!(e, BundleError::Fulcio(FulcioError::NoSct))
+    });
     let msg = refused(f.verify(&f.bytes("untrusted-ctlog.json")), |e| {
-        matches!(e, BundleError::SctDoesNotVerify { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::SctDoesNotVerify { .. }))
     });
     assert!(msg.contains("SCT from unknown CT log"), "{msg}");
     refused(f.verify_with(&f.bytes("good-dsse.json"), "tr-no-ctlog.json", &f.digest), |e| {
-        matches!(e, BundleError::SctDoesNotVerify { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::SctDoesNotVerify { .. }))
     });
 }
 
