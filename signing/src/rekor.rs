@@ -260,7 +260,7 @@ fn verify_annotation(
         Verifier::Certificate(leaf) => {
             let found = match spki::der::pem::decode_vec(pem.trim_ascii()) {
                 Ok((label, der)) if label == "CERTIFICATE" && der == leaf.der => None,
-                Ok((label, _)) if label == "CERTIFICATE" => Some("another certificate"),
+                Ok(("CERTIFICATE", _)) => Some("another certificate"),
                 Ok(_) => Some("a PEM block that is not a certificate"),
                 Err(_) => Some("an unreadable PEM block"),
             };

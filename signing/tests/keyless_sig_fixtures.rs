@@ -333,12 +333,15 @@ fn tampered_payload_and_docker_reference_are_refused() {
 
 // --- Malformed annotations ---
 
+/// Recognises the expected refusal.
+type IsReason = fn(&CosignError) -> bool;
+
 #[test]
 fn malformed_pem_is_refused() {
     let Some(f) = fixtures() else { return };
     let good = layer(f, "good");
     let leaf = annotation(&good, CERTIFICATE_ANNOTATION);
-    let cases: Vec<(&str, String, fn(&CosignError) -> bool)> = vec![
+    let cases: Vec<(&str, String, IsReason)> = vec![
         (CERTIFICATE_ANNOTATION, leaf[..leaf.len() / 2].to_owned(), |e| {
             matches!(e, CosignError::BadPem { .. })
         }),
