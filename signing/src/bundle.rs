@@ -27,9 +27,10 @@
 //!    inclusion proof alone proves no time). RFC 3161 timestamps are not verified yet, so a
 //!    bundle without a verified SET is refused.
 //! 4. certificate: at every verified time, the leaf is valid, is a code-signing leaf, and chains
-//!    to a certificate authority of the trusted root whose `validFor` window contains that time
-//!    ([`crate::x509::check_chain`]); at least one embedded SCT verifies with a CT log key of the
-//!    trusted root valid at the SCT's time (RFC 6962 §3.2 precertificate entry).
+//!    to a certificate authority of the trusted root whose `validFor` window contains that time;
+//!    at least one embedded SCT verifies with a CT log key of the trusted root valid at the SCT's
+//!    time ([`crate::fulcio`], shared with keyless cosign `.sig` layers). Other certificates of a
+//!    v0.2 chain are not used, not even as intermediates.
 //! 5. signature: DSSE over `PAE(payloadType, payload)`; a message signature over the artifact's
 //!    SHA-256 digest (prehashed, `messageDigest.algorithm` `SHA2_256`).
 //! 6. binding to the pinned digest `D`: a message signature's `messageDigest` is `D`; a DSSE
@@ -37,7 +38,8 @@
 //!    `predicateType` `https://sigstore.dev/cosign/sign/v1` (cosign v3's image signature; an
 //!    attestation is not a signature) and a subject whose `sha256` digest is `D`.
 //! 7. identity: the OIDC issuer extension equals the policy's issuer exactly, and a subject
-//!    alternative name (URI, email or Fulcio OtherName) matches the policy's subject.
+//!    alternative name (URI, email or Fulcio OtherName) matches the policy's subject
+//!    ([`crate::fulcio::check_identity`]).
 //!
 //! Not done: RFC 3161 timestamps and `timestampAuthorities`, Rekor v2 entries (no SET: they need
 //! RFC 3161 time), `intoto` entry kinds, public-key (non-keyless) bundles.
@@ -48,10 +50,12 @@ use sha2::{Digest, Sha256};
 use crate::json::{self, Value};
 use crate::keys::RsaScheme;
 use crate::merkle::{self, MerkleError};
-use crate::policy::SubjectMatch;
 use crate::rekor::{self, VerifiedEntry};
 use crate::trusted_root::{TrustedRoot, format_time};
-use crate::x509::{self, Certificate, X509Error};
+use crate::x509::{Certificate, X509Error};
+
+pub use crate::fulcio::KeylessIdentity;
+use crate::fulcio::{self, FulcioError};
 
 /// The bundle media type cosign v3 writes (and the artifact type of its referrers).
 pub const BUNDLE_MEDIA_TYPE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -145,39 +149,10 @@ pub enum BundleError {
         "no verified signing time: no Rekor entry has a verified signed entry timestamp (RFC 3161 timestamps are not supported yet)"
     )]
     NoSigningTime,
-    /// The leaf was not valid when the log integrated the entry.
-    #[error(
-        "certificate was not valid at the signing time {} proven by the log (valid {} to {})",
-        format_time(*.signing_time), format_time(*.not_before), format_time(*.not_after)
-    )]
-    CertificateNotValidAtSigningTime {
-        /// The verified signing time.
-        signing_time: i64,
-        /// `notBefore`.
-        not_before: i64,
-        /// `notAfter`.
-        not_after: i64,
-    },
-    /// The leaf does not chain to a trusted CA.
-    #[error(
-        "certificate does not chain to a certificate authority of the trusted root at {}: {}",
-        format_time(*.signing_time), .reasons.join("; ")
-    )]
-    UntrustedCertificate {
-        /// The signing time.
-        signing_time: i64,
-        /// Why, per CA tried.
-        reasons: Vec<String>,
-    },
-    /// No embedded SCT.
-    #[error("certificate has no embedded signed certificate timestamp (SCT)")]
-    NoSct,
-    /// No SCT verifies with a trusted CT log.
-    #[error("no embedded SCT verifies with a CT log of the trusted root: {reasons}")]
-    SctDoesNotVerify {
-        /// Why, per SCT.
-        reasons: String,
-    },
+    /// The Fulcio leaf fails a check at the signing time: validity, chain to the trusted
+    /// root, SCT, or identity ([`crate::fulcio`]).
+    #[error("{0}")]
+    Fulcio(FulcioError),
     /// The signature does not verify (coarse on purpose).
     #[error("signature does not verify with the certificate's key {key}")]
     SignatureDoesNotVerify {
@@ -197,22 +172,6 @@ pub enum BundleError {
     Statement {
         /// What is wrong.
         reason: String,
-    },
-    /// The OIDC issuer differs from the policy's.
-    #[error("certificate OIDC issuer is {found}, expected `{expected}`")]
-    Issuer {
-        /// The policy's issuer.
-        expected: String,
-        /// The certificate's (or `none`).
-        found: String,
-    },
-    /// No SAN matches the policy's subject.
-    #[error("certificate subject is {found}, expected {expected}")]
-    Subject {
-        /// The policy's subject (exact or `regex …`).
-        expected: String,
-        /// The certificate's subject alternative names.
-        found: String,
     },
 }
 
@@ -281,15 +240,6 @@ pub struct VerifiedBundle {
     pub tlog_entry: VerifiedEntry,
     /// `sha256:<hex>` of the bundle bytes.
     pub bundle_digest: String,
-}
-
-/// The identity a keyless signer requires.
-#[derive(Debug, Clone, Copy)]
-pub struct KeylessIdentity<'a> {
-    /// The OIDC issuer, exactly.
-    pub issuer: &'a str,
-    /// The subject match.
-    pub subject: &'a SubjectMatch,
 }
 
 enum Content {
@@ -380,41 +330,14 @@ pub fn verify_bundle(
     // 4. Certificate at every verified time, and its SCT.
     let mut issuer_cert = None;
     for entry in &timed {
-        let time = entry.integrated_time;
-        if !leaf.valid_at(time) {
-            return Err(BundleError::CertificateNotValidAtSigningTime {
-                signing_time: time,
-                not_before: leaf.not_before,
-                not_after: leaf.not_after,
-            });
-        }
-        let mut reasons = Vec::new();
-        let mut ok = None;
-        for (ca_idx, ca) in root.certificate_authorities.iter().enumerate() {
-            if !ca.valid_at(time) {
-                reasons.push(format!("CA {ca_idx} ({}) is not valid then", ca.uri));
-                continue;
-            }
-            match x509::check_chain(&leaf, &ca.chain, time) {
-                Ok(()) => {
-                    ok = ca.chain.first();
-                    break;
-                }
-                Err(err) => reasons.push(format!("CA {ca_idx} ({}): {err}", ca.uri)),
-            }
-        }
-        if root.certificate_authorities.is_empty() {
-            reasons.push("the trusted root lists no certificate authority".to_owned());
-        }
-        match ok {
-            Some(cert) => issuer_cert = Some(cert),
-            None => return Err(BundleError::UntrustedCertificate { signing_time: time, reasons }),
-        }
+        let issuer = fulcio::check_certificate(&leaf, &[], root, entry.integrated_time)
+            .map_err(BundleError::Fulcio)?;
+        issuer_cert = Some(issuer);
     }
     let Some(issuer_cert) = issuer_cert else {
         return Err(BundleError::NoSigningTime);
     };
-    check_scts(&leaf, issuer_cert, root)?;
+    fulcio::check_scts(&leaf, &issuer_cert, root).map_err(BundleError::Fulcio)?;
 
     // 5. Signature.
     let key = leaf.public_key();
@@ -456,28 +379,9 @@ pub fn verify_bundle(
     }
 
     // 7. Identity.
-    let issuer = leaf.oidc_issuer().map_err(BundleError::Certificate)?;
-    if issuer.as_deref() != Some(identity.issuer) {
-        return Err(BundleError::Issuer {
-            expected: identity.issuer.to_owned(),
-            found: issuer.map_or_else(|| "none".to_owned(), |i| format!("`{i}`")),
-        });
-    }
-    let sans = leaf.san_identities().map_err(BundleError::Certificate)?;
-    let Some(subject) = sans.iter().find(|san| identity.subject.matches(san)) else {
-        let expected = match identity.subject {
-            SubjectMatch::Exact(s) => format!("`{s}`"),
-            SubjectMatch::Regex { source, .. } => format!("a match of regex `{source}`"),
-        };
-        let found = if sans.is_empty() {
-            "empty (no URI, email or OtherName SAN)".to_owned()
-        } else {
-            sans.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-        };
-        return Err(BundleError::Subject { expected, found });
-    };
+    let subject = fulcio::check_identity(&leaf, identity).map_err(BundleError::Fulcio)?;
     Ok(VerifiedBundle {
-        subject: subject.clone(),
+        subject,
         issuer: identity.issuer.to_owned(),
         signing_time: tlog_entry.integrated_time,
         tlog_entry,
@@ -645,52 +549,6 @@ fn check_body(entry: &TlogEntry, bundle: &Bundle, leaf: &Certificate) -> Result<
         _ => return Err(TlogProblem::UnsupportedKind { found: format!("{kind} {version}") }),
     }
     Ok(())
-}
-
-fn check_scts(
-    leaf: &Certificate,
-    issuer: &Certificate,
-    root: &TrustedRoot,
-) -> Result<(), BundleError> {
-    let scts = leaf.embedded_scts().map_err(BundleError::Certificate)?;
-    if scts.is_empty() {
-        return Err(BundleError::NoSct);
-    }
-    let issuer_key_hash = issuer.spki_sha256().map_err(BundleError::Certificate)?;
-    let tbs = leaf.precert_tbs().map_err(BundleError::Certificate)?;
-    let mut reasons = Vec::new();
-    for sct in &scts {
-        let Some(log) = root.ctlog(&sct.log_id) else {
-            reasons.push(format!("SCT from unknown CT log {}", hex::encode(sct.log_id)));
-            continue;
-        };
-        let time = i64::try_from(sct.timestamp_ms / 1000).unwrap_or(i64::MAX);
-        if !log.valid_at(time) {
-            reasons.push(format!(
-                "SCT time {} is outside the validity of CT log key {}",
-                format_time(time),
-                log.key.id()
-            ));
-            continue;
-        }
-        let algorithm = match (sct.hash_algorithm, sct.signature_algorithm) {
-            (4, 3) => crate::keys::SignatureAlgorithm::EcdsaSha256,
-            (4, 1) => crate::keys::SignatureAlgorithm::RsaPkcs1Sha256,
-            (h, s) => {
-                reasons.push(format!("SCT uses unsupported algorithm hash {h} signature {s}"));
-                continue;
-            }
-        };
-        let Some(signed) = x509::sct_signed_data(sct, &issuer_key_hash, &tbs) else {
-            reasons.push("SCT fields are too large".to_owned());
-            continue;
-        };
-        if log.key.verifies_with(&signed, &sct.signature, algorithm) {
-            return Ok(());
-        }
-        reasons.push(format!("SCT signature does not verify with CT log key {}", log.key.id()));
-    }
-    Err(BundleError::SctDoesNotVerify { reasons: reasons.join("; ") })
 }
 
 fn check_statement(

@@ -32,8 +32,9 @@
 //!    trusted root ([`crate::rekor`]); without `tlog:` it is ignored, as
 //!    `cosign verify --key --insecure-ignore-tlog` does.
 //!
-//! Not handled here yet: the certificate, chain and RFC 3161 annotations (keyless); they are
-//! bounded in size and otherwise ignored.
+//! Keyless layers (certificate, chain and Rekor bundle annotations) are verified for keyless
+//! signers by [`keyless`]; key-based signers ignore the certificate and chain annotations.
+//! RFC 3161 timestamp annotations are bounded in size and otherwise ignored.
 
 use std::collections::BTreeMap;
 
@@ -41,11 +42,15 @@ use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::fulcio::FulcioError;
 use crate::json::{self, Value};
 use crate::keys::{KeyId, PublicKey, RsaScheme};
 use crate::policy::{DockerReferenceRule, normalize_repository};
 use crate::rekor::{self, RekorError, VerifiedEntry};
 use crate::trusted_root::TrustedRoot;
+use crate::x509::X509Error;
+
+pub mod keyless;
 
 /// Media type of a simple-signing payload layer.
 pub const SIMPLESIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -215,6 +220,31 @@ pub enum CosignError {
     /// The Rekor entry does not verify.
     #[error("{0}")]
     Tlog(RekorError),
+    /// A keyless signer, but the layer has no certificate (a key-based signature).
+    #[error(
+        "layer has no `{CERTIFICATE_ANNOTATION}` annotation: a keyless signer needs a Fulcio certificate (this is a key-based signature)"
+    )]
+    MissingCertificate,
+    /// The certificate or chain annotation is not PEM certificates.
+    #[error("`{annotation}` is not PEM certificates: {reason}")]
+    BadPem {
+        /// The annotation.
+        annotation: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A certificate of the layer is unusable.
+    #[error("{0}")]
+    Certificate(X509Error),
+    /// A keyless layer has no Rekor bundle annotation, so no verified signing time.
+    #[error(
+        "layer has no `{BUNDLE_ANNOTATION}` annotation: a keyless signature needs a Rekor entry to prove its signing time (RFC 3161 timestamps are not supported yet)"
+    )]
+    MissingSigningTime,
+    /// The keyless certificate fails a check at the signing time (validity, chain, SCT,
+    /// identity).
+    #[error("{0}")]
+    Fulcio(FulcioError),
     /// `critical.identity.docker-reference` does not satisfy the rule.
     #[error("payload docker-reference is `{found}`, the rule expects `{expected}`")]
     DockerReferenceMismatch {

@@ -23,11 +23,13 @@
 //! - cosign key-based signatures in the `.sig` tag scheme ([`cosign`]), optionally with the
 //!   Rekor bundle annotation against a pinned trusted root ([`rekor`], [`trusted_root`]);
 //! - keyless signatures as Sigstore bundles ([`bundle`]): Fulcio certificate chain at the time
-//!   the log proves ([`x509`]), embedded SCT, Rekor SET, inclusion proof and checkpoint
-//!   ([`merkle`]), DSSE or message signature, binding to the pinned digest, identity.
+//!   the log proves ([`x509`], [`fulcio`]), embedded SCT, Rekor SET, inclusion proof and
+//!   checkpoint ([`merkle`]), DSSE or message signature, binding to the pinned digest, identity;
+//! - keyless cosign `.sig` layers ([`cosign::keyless`]): certificate and chain annotations, the
+//!   required Rekor SET naming this payload, signature and certificate, the same Fulcio checks at
+//!   the log's time ([`fulcio`]), the payload checks of key-based layers, identity.
 //!
-//! Not yet: keyless cosign `.sig` layers (certificate annotation), RFC 3161 timestamps, Rekor
-//! v2 entries, Notation (its signers are parsed and resolved but never satisfied, so rules that
+//! Not yet: RFC 3161 timestamps, Rekor v2 entries, Notation (its signers are parsed and resolved but never satisfied, so rules that
 //! need them refuse).
 //!
 //! Sigstore bundles are verified by hand with the RustCrypto crates already used here
@@ -49,6 +51,7 @@
 
 pub mod bundle;
 pub mod cosign;
+pub mod fulcio;
 pub mod json;
 pub mod keys;
 pub mod merkle;

@@ -11,7 +11,9 @@
 //!    `{"body":…,"integratedTime":…,"logID":…,"logIndex":…}` (keys sorted; only strings and
 //!    integers, so canonical form is the compact serialization).
 //! 4. The body is a `hashedrekord` 0.0.1 entry naming `sha256(payload)`, the same signature
-//!    bytes as the layer's annotation, and the same public key as the policy's.
+//!    bytes as the layer's annotation, and the same public key as the policy's
+//!    ([`verify_bundle_annotation`]) or, for keyless signatures, the same certificate (DER) as the
+//!    layer's certificate annotation ([`verify_bundle_annotation_for_certificate`]).
 //!
 //! The verified `integratedTime` is returned: it is the trusted signing time.
 //! Not done: inclusion proofs (legacy annotations carry none), Rekor v2 entries, `intoto`/`dsse`
@@ -23,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::json::{self, Value};
 use crate::keys::{KeyId, PublicKey, RsaScheme};
 use crate::trusted_root::{TransparencyLog, TrustedRoot};
+use crate::x509::Certificate;
 
 /// Errors in a Rekor bundle annotation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +82,21 @@ pub enum RekorError {
         /// The key in the entry (or `unreadable`).
         found: String,
     },
+    /// The entry was logged for another certificate (keyless).
+    #[error("Rekor entry was logged for {found}, expected the layer's certificate")]
+    Certificate {
+        /// What the entry records instead.
+        found: String,
+    },
+}
+
+/// What a Rekor entry must name as the signature's verifier.
+#[derive(Debug, Clone, Copy)]
+enum Verifier<'a> {
+    /// A public key (key-based cosign).
+    Key(&'a PublicKey),
+    /// A certificate (keyless cosign).
+    Certificate(&'a Certificate),
 }
 
 /// A verified Rekor entry.
@@ -151,6 +169,29 @@ pub fn verify_bundle_annotation(
     key: &PublicKey,
     root: &TrustedRoot,
 ) -> Result<VerifiedEntry, RekorError> {
+    verify_annotation(annotation, payload, signature, Verifier::Key(key), root)
+}
+
+/// Verifies the `dev.sigstore.cosign/bundle` annotation of a keyless layer: as
+/// [`verify_bundle_annotation`], but the entry must record `leaf` (the layer's certificate).
+/// The signature itself is checked by the caller once the certificate is trusted.
+pub fn verify_bundle_annotation_for_certificate(
+    annotation: &str,
+    payload: &[u8],
+    signature: &[u8],
+    leaf: &Certificate,
+    root: &TrustedRoot,
+) -> Result<VerifiedEntry, RekorError> {
+    verify_annotation(annotation, payload, signature, Verifier::Certificate(leaf), root)
+}
+
+fn verify_annotation(
+    annotation: &str,
+    payload: &[u8],
+    signature: &[u8],
+    verifier: Verifier<'_>,
+    root: &TrustedRoot,
+) -> Result<VerifiedEntry, RekorError> {
     let bundle = json::parse(annotation.as_bytes()).map_err(|e| malformed(e.to_string()))?;
     let set_b64 = str_member(&bundle, "SignedEntryTimestamp", "SignedEntryTimestamp")?;
     let set = b64(set_b64, "SignedEntryTimestamp")?;
@@ -205,13 +246,28 @@ pub fn verify_bundle_annotation(
         .transpose()?
         .ok_or_else(|| malformed("`body.spec.signature.publicKey` is missing"))?;
     let pem = b64(logged_key, "body.spec.signature.publicKey.content")?;
-    let found = match PublicKey::from_pem(&pem) {
-        Ok(k) if k.id() == key.id() => None,
-        Ok(k) => Some(k.id().to_string()),
-        Err(_) => Some("unreadable".to_owned()),
-    };
-    if let Some(found) = found {
-        return Err(RekorError::PublicKey { expected: key.id().clone(), found });
+    match verifier {
+        Verifier::Key(key) => {
+            let found = match PublicKey::from_pem(&pem) {
+                Ok(k) if k.id() == key.id() => None,
+                Ok(k) => Some(k.id().to_string()),
+                Err(_) => Some("unreadable".to_owned()),
+            };
+            if let Some(found) = found {
+                return Err(RekorError::PublicKey { expected: key.id().clone(), found });
+            }
+        }
+        Verifier::Certificate(leaf) => {
+            let found = match spki::der::pem::decode_vec(pem.trim_ascii()) {
+                Ok((label, der)) if label == "CERTIFICATE" && der == leaf.der => None,
+                Ok(("CERTIFICATE", _)) => Some("another certificate"),
+                Ok(_) => Some("a PEM block that is not a certificate"),
+                Err(_) => Some("an unreadable PEM block"),
+            };
+            if let Some(found) = found {
+                return Err(RekorError::Certificate { found: found.to_owned() });
+            }
+        }
     }
     Ok(VerifiedEntry { log_id: log_id.to_owned(), log_index, integrated_time })
 }

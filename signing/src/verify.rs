@@ -10,9 +10,10 @@
 //!   distinct signers are satisfied by *distinct* layers (a maximum bipartite matching between
 //!   signers and layers), so one signature never counts twice.
 //! - Keyless signers are satisfied by a Sigstore bundle (attached as an OCI 1.1 referrer) that
-//!   passes every check of [`crate::bundle`] for their issuer, subject and trusted root. Bundles
-//!   and cosign layers are all "signatures" for the matching above: one bundle counts once.
-//!   Keyless cosign `.sig` layers (certificate annotation) are not verified yet.
+//!   passes every check of [`crate::bundle`], or by a keyless cosign `.sig` layer (certificate
+//!   and Rekor bundle annotations) that passes every check of [`crate::cosign::keyless`], for
+//!   their issuer, subject and trusted root. Bundles and cosign layers are all "signatures" for
+//!   the matching above (layers first, then bundles): each counts once.
 //! - Notation signers are parsed and resolved but not verified yet: they never count as
 //!   satisfied, and the refusal says so.
 
@@ -80,7 +81,8 @@ pub struct SignerId {
     pub key_id: Option<KeyId>,
     /// The digest of the signature payload that verified (the layer's blob digest).
     pub signature: String,
-    /// The Rekor entry that logged the signature, when the policy required one.
+    /// The Rekor entry that logged the signature, when the policy required one (always for
+    /// keyless signers: it proves the signing time).
     pub tlog_entry: Option<VerifiedEntry>,
 }
 
@@ -240,12 +242,13 @@ impl fmt::Display for SignerFailure {
 pub enum SignerProblem {
     /// Each layer failed; one error per layer, in layer order.
     Layers(Vec<CosignError>),
-    /// Each Sigstore bundle failed; one error per bundle, in input order.
-    Bundles(Vec<BundleError>),
-    /// A keyless signer, but no Sigstore bundle is attached.
-    NoBundles {
-        /// How many cosign layers there are (keyless `.sig` layers are not verified yet).
-        n_cosign_layers: usize,
+    /// A keyless signer: each cosign layer and each Sigstore bundle failed; one error per layer
+    /// and per bundle, in input order.
+    Keyless {
+        /// Why each cosign `.sig` layer failed.
+        layers: Vec<CosignError>,
+        /// Why each bundle failed.
+        bundles: Vec<BundleError>,
     },
     /// Its signatures verified, but only on layers already counted for other signers.
     SignatureAlreadyCounted,
@@ -268,22 +271,13 @@ impl fmt::Display for SignerProblem {
                 }
                 Ok(())
             }
-            SignerProblem::Bundles(errors) => {
-                for (idx, err) in errors.iter().enumerate() {
-                    if idx > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "bundle {idx}: {err}")?;
-                }
-                Ok(())
+            SignerProblem::Keyless { layers, bundles } => {
+                let layers = layers.iter().enumerate().map(|(idx, e)| format!("layer {idx}: {e}"));
+                let bundles =
+                    bundles.iter().enumerate().map(|(idx, e)| format!("bundle {idx}: {e}"));
+                let all: Vec<String> = layers.chain(bundles).collect();
+                f.write_str(&all.join(", "))
             }
-            SignerProblem::NoBundles { n_cosign_layers: 0 } => {
-                f.write_str("no Sigstore bundle is attached as an OCI referrer")
-            }
-            SignerProblem::NoBundles { n_cosign_layers } => write!(
-                f,
-                "no Sigstore bundle is attached as an OCI referrer (the {n_cosign_layers} cosign .sig layers are not checked for keyless signers yet)"
-            ),
             SignerProblem::SignatureAlreadyCounted => {
                 f.write_str("its only valid signatures already count for other signers")
             }
@@ -377,6 +371,9 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
     let mut tlog_entries: BTreeMap<(usize, usize), VerifiedEntry> = BTreeMap::new();
     // Verified bundles per (signer, signature).
     let mut bundles: BTreeMap<(usize, usize), bundle::VerifiedBundle> = BTreeMap::new();
+    // Verified keyless cosign layers per (signer, signature).
+    let mut keyless_layers: BTreeMap<(usize, usize), cosign::keyless::VerifiedKeylessLayer> =
+        BTreeMap::new();
     for (signer_idx, name) in signer_names.iter().enumerate() {
         let Some(signer) = policy.signer(name) else {
             // The parser checks every name against the signer table; refusing is the safe
@@ -406,14 +403,20 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
                 }
             }
             Signer::Keyless { issuer, subject, root, .. } => {
-                if n_bundles == 0 {
-                    failures
-                        .insert(signer_idx, SignerProblem::NoBundles { n_cosign_layers: n_layers });
-                    continue;
-                }
                 let identity = KeylessIdentity { issuer, subject };
                 let mut ok = Vec::new();
-                let mut errors = Vec::new();
+                let mut layer_errors = Vec::new();
+                for (layer_idx, layer) in input.cosign_layers.iter().enumerate() {
+                    match cosign::keyless::verify_keyless_layer(layer, root, &identity, &expected) {
+                        Ok(v) => {
+                            ok.push(layer_idx);
+                            tlog_entries.insert((signer_idx, layer_idx), v.tlog_entry.clone());
+                            keyless_layers.insert((signer_idx, layer_idx), v);
+                        }
+                        Err(err) => layer_errors.push(err),
+                    }
+                }
+                let mut bundle_errors = Vec::new();
                 for (bundle_idx, bytes) in input.bundles.iter().enumerate() {
                     match bundle::verify_bundle(bytes, root, input.digest, &identity) {
                         Ok(v) => {
@@ -422,11 +425,14 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
                             tlog_entries.insert((signer_idx, sig_idx), v.tlog_entry.clone());
                             bundles.insert((signer_idx, sig_idx), v);
                         }
-                        Err(err) => errors.push(err),
+                        Err(err) => bundle_errors.push(err),
                     }
                 }
                 if ok.is_empty() {
-                    failures.insert(signer_idx, SignerProblem::Bundles(errors));
+                    failures.insert(
+                        signer_idx,
+                        SignerProblem::Keyless { layers: layer_errors, bundles: bundle_errors },
+                    );
                 } else {
                     verified.push((signer_idx, ok));
                 }
@@ -450,6 +456,10 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
                     _ => None,
                 };
                 let verified_bundle = bundles.get(&(*signer_idx, *layer_idx));
+                let keyless_layer = keyless_layers.get(&(*signer_idx, *layer_idx));
+                if let Some(l) = keyless_layer {
+                    description = format!("keyless {} from {} (cosign .sig)", l.subject, l.issuer);
+                }
                 let signature = match verified_bundle {
                     Some(b) => {
                         description = format!("keyless {} from {}", b.subject, b.issuer);

@@ -13,125 +13,31 @@
 // `Refusal` is large by design (it carries context); see the library's lib.rs.
 #![allow(clippy::result_large_err)]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
 use base64::Engine as _;
 use serde_json::Value;
 use signing::bundle::{BundleError, KeylessIdentity, TlogProblem, verify_bundle};
+use signing::fulcio::FulcioError;
 use signing::merkle::MerkleError;
 use signing::policy::SubjectMatch;
 use signing::trusted_root::TrustedRoot;
 use signing::{ImageInput, PolicyFile, UnixTime};
+use support::{Fixtures, fixtures};
 
-/// The generated files, by name, and the pinned digest.
-struct Fixtures {
-    files: BTreeMap<String, Vec<u8>>,
-    digest: String,
-    other_digest: String,
-    identity: String,
-    issuer: String,
+trait VerifyBundle {
+    fn verify(&self, bundle: &[u8]) -> Result<signing::bundle::VerifiedBundle, BundleError>;
+    fn verify_with(
+        &self,
+        bundle: &[u8],
+        root: &str,
+        digest: &str,
+    ) -> Result<signing::bundle::VerifiedBundle, BundleError>;
 }
 
-fn ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
-#[allow(clippy::print_stderr)]
-fn skip(why: &str) -> Option<&'static Fixtures> {
-    assert!(!ci(), "CI is set, so the bundle fixtures must be generated: {why}");
-    eprintln!("skipping keyless bundle tests: {why}");
-    None
-}
-
-fn run(cmd: &mut Command) -> Result<String, String> {
-    match cmd.output() {
-        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
-        Ok(o) => Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr))),
-        Err(e) => Err(format!("{cmd:?} did not run: {e}")),
-    }
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-#[allow(clippy::print_stderr)]
-fn generate() -> Result<Fixtures, String> {
-    let node = run(Command::new("node").arg("--version"))?;
-    let npm = run(Command::new("npm").arg("--version"))?;
-    eprintln!("using node {node}, npm {npm}");
-    let pins = repo_root().join("testdata/signing/fixtures-npm");
-    let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signing-fixtures-npm");
-    std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
-    let lock = std::fs::read(pins.join("package-lock.json")).map_err(|e| e.to_string())?;
-    let stamp = prefix.join("installed-lock.json");
-    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(pins.join(file), prefix.join(file)).map_err(|e| e.to_string())?;
-        }
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"])
-            .current_dir(&prefix))?;
-        std::fs::write(&stamp, &lock).map_err(|e| e.to_string())?;
-    }
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("signing-bundles-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    // Any bytes serve as the signed manifest: its SHA-256 is the pinned digest.
-    let manifest = out.join("manifest.json");
-    std::fs::write(&manifest, br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#)
-        .map_err(|e| e.to_string())?;
-    let bundles = out.join("bundles");
-    run(Command::new("node")
-        .arg(repo_root().join("testdata/signing/make-bundle.mjs"))
-        .arg("--out")
-        .arg(&bundles)
-        .arg("--artifact")
-        .arg(&manifest)
-        .env("KIT_NODE_PREFIX", &prefix))?;
-    let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(&bundles).map_err(|e| e.to_string())? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        files.insert(name, std::fs::read(entry.path()).map_err(|e| e.to_string())?);
-    }
-    let _ = std::fs::remove_dir_all(&out);
-    let meta: Value = serde_json::from_slice(&files["meta.json"]).map_err(|e| e.to_string())?;
-    let text = |k: &str| meta[k].as_str().unwrap_or_default().to_owned();
-    Ok(Fixtures {
-        digest: text("digest"),
-        other_digest: text("otherDigest"),
-        identity: text("identity"),
-        issuer: text("issuer"),
-        files,
-    })
-}
-
-fn fixtures() -> Option<&'static Fixtures> {
-    static FIXTURES: OnceLock<Result<Fixtures, String>> = OnceLock::new();
-    match FIXTURES.get_or_init(generate) {
-        Ok(f) => Some(f),
-        Err(why) => skip(why),
-    }
-}
-
-impl Fixtures {
-    fn bytes(&self, name: &str) -> Vec<u8> {
-        self.files.get(name).cloned().unwrap_or_else(|| panic!("fixture {name} was not generated"))
-    }
-
-    fn json(&self, name: &str) -> Value {
-        serde_json::from_slice(&self.bytes(name)).unwrap()
-    }
-
-    fn root(&self, name: &str) -> TrustedRoot {
-        TrustedRoot::parse(&self.bytes(name)).unwrap()
-    }
-
+impl VerifyBundle for Fixtures {
     /// Verifies with the default trusted root, identity and pinned digest.
     fn verify(&self, bundle: &[u8]) -> Result<signing::bundle::VerifiedBundle, BundleError> {
         self.verify_with(bundle, "trusted_root.json", &self.digest)
@@ -234,7 +140,7 @@ fn v02_media_type_with_a_one_certificate_chain_verifies() {
 fn wrong_subject_is_refused() {
     let Some(f) = fixtures() else { return };
     let msg = refused(f.verify(&f.bytes("wrong-identity.json")), |e| {
-        matches!(e, BundleError::Subject { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::Subject { .. }))
     });
     assert!(msg.contains("https://github.com/evil/app/"), "{msg}");
 }
@@ -243,7 +149,7 @@ fn wrong_subject_is_refused() {
 fn wrong_issuer_is_refused() {
     let Some(f) = fixtures() else { return };
     let msg = refused(f.verify(&f.bytes("wrong-issuer.json")), |e| {
-        matches!(e, BundleError::Issuer { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::Issuer { .. }))
     });
     assert_eq!(
         msg,
@@ -258,11 +164,11 @@ fn certificate_expired_at_integrated_time_is_refused() {
     let Some(f) = fixtures() else { return };
     refused(
         f.verify(&f.bytes("cert-expired.json")),
-        |e| matches!(e, BundleError::CertificateNotValidAtSigningTime { signing_time, not_after, .. } if signing_time > not_after),
+        |e| matches!(e, BundleError::Fulcio(FulcioError::CertificateNotValidAtSigningTime { signing_time, not_after, .. }) if signing_time > not_after),
     );
     refused(
         f.verify(&f.bytes("cert-not-yet-valid.json")),
-        |e| matches!(e, BundleError::CertificateNotValidAtSigningTime { signing_time, not_before, .. } if signing_time < not_before),
+        |e| matches!(e, BundleError::Fulcio(FulcioError::CertificateNotValidAtSigningTime { signing_time, not_before, .. }) if signing_time < not_before),
     );
 }
 
@@ -271,7 +177,7 @@ fn leaf_from_an_untrusted_ca_is_refused() {
     let Some(f) = fixtures() else { return };
     // Same issuer name, another key.
     let msg = refused(f.verify(&f.bytes("untrusted-ca.json")), |e| {
-        matches!(e, BundleError::UntrustedCertificate { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::UntrustedCertificate { .. }))
     });
     assert!(
         msg.contains("signature does not verify with the key of trusted CA certificate"),
@@ -295,7 +201,7 @@ fn untrusted_root_is_refused() {
     let subject = SubjectMatch::Exact(f.identity.clone());
     let identity = KeylessIdentity { issuer: &f.issuer, subject: &subject };
     let result = verify_bundle(&f.bytes("good-dsse.json"), &root, &f.digest, &identity);
-    refused(result, |e| matches!(e, BundleError::UntrustedCertificate { .. }));
+    refused(result, |e| matches!(e, BundleError::Fulcio(FulcioError::UntrustedCertificate { .. })));
 }
 
 #[test]
@@ -310,7 +216,7 @@ fn truncated_ca_chain_in_the_trusted_root_is_refused() {
     let identity = KeylessIdentity { issuer: &f.issuer, subject: &subject };
     let msg =
         refused(verify_bundle(&f.bytes("good-dsse.json"), &root, &f.digest, &identity), |e| {
-            matches!(e, BundleError::UntrustedCertificate { .. })
+            matches!(e, BundleError::Fulcio(FulcioError::UntrustedCertificate { .. }))
         });
     assert!(msg.contains("is not the subject `O=sigstore.mock,CN=sigstore-root`"), "{msg}");
 }
@@ -320,7 +226,7 @@ fn ca_outside_its_trusted_window_is_refused() {
     let Some(f) = fixtures() else { return };
     let msg = refused(
         f.verify_with(&f.bytes("good-dsse.json"), "tr-ca-window-ended.json", &f.digest),
-        |e| matches!(e, BundleError::UntrustedCertificate { .. }),
+        |e| matches!(e, BundleError::Fulcio(FulcioError::UntrustedCertificate { .. })),
     );
     assert!(msg.ends_with("CA 0 (https://fulcio.sigstore.mock) is not valid then"), "{msg}");
 }
@@ -339,13 +245,15 @@ fn rekor_key_outside_its_window_is_refused() {
 #[test]
 fn sct_problems_are_refused() {
     let Some(f) = fixtures() else { return };
-    refused(f.verify(&f.bytes("no-sct.json")), |e| matches!(e, BundleError::NoSct));
+    refused(f.verify(&f.bytes("no-sct.json")), |e| {
+        matches!(e, BundleError::Fulcio(FulcioError::NoSct))
+    });
     let msg = refused(f.verify(&f.bytes("untrusted-ctlog.json")), |e| {
-        matches!(e, BundleError::SctDoesNotVerify { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::SctDoesNotVerify { .. }))
     });
     assert!(msg.contains("SCT from unknown CT log"), "{msg}");
     refused(f.verify_with(&f.bytes("good-dsse.json"), "tr-no-ctlog.json", &f.digest), |e| {
-        matches!(e, BundleError::SctDoesNotVerify { .. })
+        matches!(e, BundleError::Fulcio(FulcioError::SctDoesNotVerify { .. }))
     });
 }
 

@@ -17,8 +17,11 @@
 //
 // Writes DIR/trusted_root.json, DIR/<case>.json (v0.3 bundles, see CASES), alternative
 // trusted roots DIR/tr-<name>.json (windows ended, no CT log) and DIR/tr-other.json, a complete
-// trusted root of other keys. Identity and issuer default to the values in IDENTITY and
-// ISSUER; DIR/meta.json records them with the digest.
+// trusted root of other keys, DIR/tr-root-only.json (the Fulcio root without its intermediate),
+// and DIR/cosign-<case>.json (cosign legacy keyless `.sig` layers, see COSIGN_CASES: the
+// signature manifest as a string and the payload blob in base64). Identity and issuer default
+// to the values in IDENTITY and ISSUER; DIR/meta.json records them with the digest and the
+// repository the simple-signing payloads name.
 import { createRequire } from 'node:module';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -179,11 +182,15 @@ const proofPath = (m, leaves) => { // RFC 6962 §2.1.1, leaf to root
     ? [...proofPath(m, leaves.slice(0, k)), treeHash(leaves.slice(k))]
     : [...proofPath(m - k, leaves.slice(k)), treeHash(leaves.slice(0, k))];
 };
-function rekorHandler(kp, clock) {
+// `tamper`, when given, edits the canonical entry before the log signs it: the log then vouches
+// for an entry that does not describe the submission (attack fixtures only).
+function rekorHandler(kp, clock, tamper) {
   const logID = sha256(spki(kp));
   const treeID = crypto.randomInt(1, 2 ** 40);
   return async (requestBody) => {
-    const body = Buffer.from(canonical(rekorBody(JSON.parse(requestBody))));
+    const fields = rekorBody(JSON.parse(requestBody));
+    if (tamper) tamper(fields);
+    const body = Buffer.from(canonical(fields));
     const logIndex = crypto.randomInt(1, 2000);
     const treeSize = logIndex + crypto.randomInt(1, 50);
     const integratedTime = Math.floor((clock ? clock.getTime() : Date.now()) / 1000);
@@ -248,9 +255,12 @@ async function makeBundle(o = {}) {
   const certTime = o.time ? new Date(o.time) : undefined;
   const logTime = o.logTime ? new Date(o.logTime) : certTime;
   const ctLog = o.noSct ? undefined : await mock.initializeCTLog(o.ctKey || keys.ctlog, certTime);
-  const ca = await mock.initializeCA(o.caKey || keys.intermediate, ctLog, certTime);
+  const ca = o.noCodeSigning
+    ? await serverAuthCA(ctLog, certTime)
+    : await mock.initializeCA(o.caKey || keys.intermediate, ctLog, certTime);
+  if (o.onCA) o.onCA(ca);
   const fulcio = mock.fulcioHandler(ca);
-  const routes = { [fulcio.path]: fulcio.fn, '/api/v1/log/entries': rekorHandler(o.rekorKey || keys.rekor, logTime) };
+  const routes = { [fulcio.path]: fulcio.fn, '/api/v1/log/entries': rekorHandler(o.rekorKey || keys.rekor, logTime, o.tamper) };
   const now = Math.floor(Date.now() / 1000);
   const claims = { iss: o.issuer || ISSUER, sub: o.identity || IDENTITY, aud: 'sigstore', iat: now, exp: now + 600 };
   const token = [{ alg: 'none', typ: 'JWT' }, claims].map((p) => Buffer.from(JSON.stringify(p)).toString('base64url')).join('.') + '.';
@@ -259,7 +269,7 @@ async function makeBundle(o = {}) {
     const witnesses = [new sign.RekorWitness({ rekorBaseURL: url, entryType: 'dsse', retry: 0, timeout: 5000 })];
     let built;
     if (o.message) {
-      built = await new sign.MessageSignatureBundleBuilder({ signer, witnesses }).create({ data: artifact });
+      built = await new sign.MessageSignatureBundleBuilder({ signer, witnesses }).create({ data: o.data || artifact });
     } else {
       const data = o.payload ? Buffer.from(o.payload) : statement(o.digest || digest, o.predicateType || SIGN_PREDICATE);
       built = await new sign.DSSEBundleBuilder({ signer, witnesses, certificateChain: false })
@@ -298,4 +308,114 @@ const CASES = {
   'no-sct': { noSct: true },
 };
 for (const [name, options] of Object.entries(CASES)) save(`${name}.json`, await makeBundle(options));
-save('meta.json', { digest, otherDigest, identity: IDENTITY, issuer: ISSUER });
+
+// ---------- cosign legacy keyless `.sig` layers ----------
+// `cosign sign` without a key (cosign v2, `--new-bundle-format=false`) signs the simple-signing
+// payload with an ephemeral key certified by Fulcio, logs a hashedrekord entry (sha256 of the
+// payload, the signature, the leaf PEM) in Rekor, and stores one layer in the
+// `sha256-<hex>.sig` manifest: the payload blob plus the signature, certificate, chain and
+// bundle (SET) annotations (cosign `pkg/oci/static`, `pkg/cosign/bundle/rekor.go`). Here the
+// unmodified @sigstore/sign client does the Fulcio and Rekor part as for a message-signature
+// bundle over the payload bytes, which is exactly that signature and that entry; the bundle is
+// then rewritten into cosign's annotations.
+const REPOSITORY = 'registry.example/kit/app';
+const pem = (label, der) => `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;
+const simpleSigning = (d) => Buffer.from(JSON.stringify({
+  critical: { identity: { 'docker-reference': REPOSITORY }, image: { 'docker-manifest-digest': d }, type: 'cosign container image signature' },
+  optional: null,
+}));
+// A CA holding the trusted intermediate's key that issues leaves with the serverAuth EKU
+// instead of codeSigning (otherwise as @sigstore/mock's CA: SAN URI, issuer extensions, SCT).
+async function serverAuthCA(ctLog, clock) {
+  const caWeb = await webKeys(keys.intermediate);
+  const utf8 = (text) => { const v = Buffer.from(text); return Buffer.concat([Buffer.from([0x0c, v.length]), v]); };
+  const derOctets = (v) => {
+    const len = v.length < 0x80 ? Buffer.from([v.length]) : Buffer.from([0x82, v.length >> 8, v.length & 0xff]);
+    return Buffer.concat([Buffer.from([0x04]), len, v]);
+  };
+  const u16 = (n) => Buffer.from([n >> 8, n & 0xff]);
+  return {
+    rootCertificate: Buffer.from(chain[0].rawData),
+    async issueCertificate(opts) {
+      const alg = { name: 'ECDSA', namedCurve: 'P-256' };
+      const publicKey = await webcrypto.subtle.importKey('spki', opts.publicKey, alg, true, ['verify']);
+      const now = clock || new Date();
+      const tbs = {
+        serialNumber: '0bad', notBefore: now, notAfter: new Date(now.getTime() + 600e3), issuer: CA_NAME,
+        publicKey, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' }, signingKey: caWeb.privateKey,
+        extensions: [
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+          new x509.SubjectAlternativeNameExtension([{ type: 'url', value: opts.subjectAltName }], true),
+          ...(opts.extensions || []).map((e) => new x509.Extension(e.oid, false, e.legacy ? Buffer.from(e.value) : utf8(e.value))),
+        ],
+      };
+      if (ctLog) {
+        const pre = await x509.X509CertificateGenerator.create(tbs, webcrypto);
+        const sct = Buffer.from(await ctLog.log(pre.rawData, sha256(spki(keys.intermediate))));
+        const list = Buffer.concat([u16(sct.length + 2), u16(sct.length), sct]);
+        tbs.extensions.push(new x509.Extension('1.3.6.1.4.1.11129.2.4.2', false, derOctets(list)));
+      }
+      return Buffer.from((await x509.X509CertificateGenerator.create(tbs, webcrypto)).rawData);
+    },
+  };
+}
+async function makeCosignLayer(o = {}) {
+  const payload = simpleSigning(o.digest || digest);
+  let ca;
+  const b = await makeBundle({ ...o, message: true, data: payload, onCA: (c) => { ca = c; } });
+  const entry = b.verificationMaterial.tlogEntries[0];
+  const leaf = Buffer.from(b.verificationMaterial.certificate.rawBytes, 'base64');
+  // cosign copies Fulcio's chain; an untrusted CA's chain is its own self-signed certificate.
+  const chainDer = o.caKey ? [ca.rootCertificate] : chain.map((c) => Buffer.from(c.rawData));
+  const layer = {
+    mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+    size: payload.length,
+    digest: 'sha256:' + sha256(payload).toString('hex'),
+    annotations: {
+      'dev.cosignproject.cosign/signature': b.messageSignature.signature,
+      'dev.sigstore.cosign/certificate': pem('CERTIFICATE', leaf),
+      'dev.sigstore.cosign/chain': chainDer.map((der) => pem('CERTIFICATE', der)).join(''),
+      'dev.sigstore.cosign/bundle': JSON.stringify({
+        SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
+        Payload: {
+          body: entry.canonicalizedBody,
+          integratedTime: Number(entry.integratedTime),
+          logIndex: Number(entry.logIndex),
+          logID: Buffer.from(entry.logId.keyId, 'base64').toString('hex'),
+        },
+      }),
+    },
+  };
+  const config = Buffer.from('{}');
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: 'sha256:' + sha256(config).toString('hex') },
+    layers: [layer],
+  });
+  return { manifest, payload: payload.toString('base64') };
+}
+const otherSignature = crypto.sign('sha256', Buffer.from('another payload'), newKey().privateKey).toString('base64');
+const COSIGN_CASES = {
+  'good': {},
+  'good-2': {},
+  'other-digest': { digest: otherDigest },
+  'wrong-identity': { identity: 'https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main' },
+  'wrong-issuer': { issuer: 'https://accounts.example.com' },
+  'untrusted-ca': { caKey: newKey() },
+  'untrusted-rekor': { rekorKey: newKey() },
+  'untrusted-ctlog': { ctKey: newKey() },
+  'no-sct': { noSct: true },
+  'no-code-signing': { noCodeSigning: true },
+  'cert-expired': { time: new Date(t0 - hour).toISOString(), logTime: new Date(t0).toISOString() },
+  'cert-not-yet-valid': { time: new Date(t0).toISOString(), logTime: new Date(t0 - hour).toISOString() },
+  'body-other-hash': { tamper: (e) => { e.spec.data.hash.value = 'cd'.repeat(32); } },
+  'body-other-signature': { tamper: (e) => { e.spec.signature.content = otherSignature; } },
+  'body-other-certificate': { tamper: (e) => { e.spec.signature.publicKey.content = Buffer.from(pem('CERTIFICATE', chain[0].rawData)).toString('base64'); } },
+};
+for (const [name, options] of Object.entries(COSIGN_CASES)) save(`cosign-${name}.json`, await makeCosignLayer(options));
+// A trusted root listing only the Fulcio root: leaves then chain through the annotation's
+// intermediate.
+save('tr-root-only.json', trustedRoot(keys, [chain[1]]));
+save('meta.json', { digest, otherDigest, identity: IDENTITY, issuer: ISSUER, repository: REPOSITORY });

@@ -340,7 +340,7 @@ fn most_specific_rule_decides() {
 }
 
 #[test]
-fn keyless_signer_without_bundles_is_refused() {
+fn keyless_signer_with_a_key_based_layer_is_refused() {
     let yaml = "version: 1\nsigners:\n  ci:\n    keyless: {issuer: https://issuer.example, subject: me, trusted-root: tr.json}\nrules:\n  - images: [docker.io/linuxkit/*]\n    signers: [ci]\n";
     let tr =
         br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#.to_vec();
@@ -349,7 +349,7 @@ fn keyless_signer_without_bundles_is_refused() {
         .resolve(&BTreeMap::from([("tr.json".to_owned(), tr)]))
         .unwrap();
     let l = layer(payload(REPO, &image_digest()), b"sig");
-    expect!["refused: linuxkit/kernel:6.6: rule docker.io/linuxkit/*: needs a signature by ci, 0 verified: ci (keyless identity from https://issuer.example): no Sigstore bundle is attached as an OCI referrer (the 1 cosign .sig layers are not checked for keyless signers yet)"]
+    expect!["refused: linuxkit/kernel:6.6: rule docker.io/linuxkit/*: needs a signature by ci, 0 verified: ci (keyless identity from https://issuer.example): layer 0: layer has no `dev.sigstore.cosign/certificate` annotation: a keyless signer needs a Fulcio certificate (this is a key-based signature)"]
         .assert_eq(&render(&p, &image_digest(), &[l]));
 }
 
