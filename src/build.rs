@@ -110,6 +110,9 @@ pub struct ImageReport {
     pub explanation: String,
     /// Warnings of the verification, to be shown on every build.
     pub warnings: Vec<String>,
+    /// What verified it, as the lockfile records it (rule, signature and referrer manifests,
+    /// signers), for `--progress json`.
+    pub verified_by: crate::verify::VerifiedBy,
 }
 
 /// Why a build failed. Each variant names the image, file or output it concerns.
@@ -235,6 +238,7 @@ impl Input {
             manifest_digest: self.resolved.manifest_digest().to_string(),
             explanation: self.verified.explain(),
             warnings: self.verified.verdict.warnings.clone(),
+            verified_by: self.verified.record.clone(),
         }
     }
 }

@@ -7,8 +7,11 @@
 //! `signing` is pure; this module does the I/O around it:
 //! 1. [`load_policy`] reads the policy file (`--policy FILE`) and every key or trusted-root file
 //!    it names, and applies the configuration's LinuxKit `trust:` section.
-//! 2. A [`SignatureFinder`] fetches the cosign signature manifest of the pinned digest and its
-//!    payload blobs, each checked against its digest ([`find`]).
+//! 2. A [`SignatureFinder`] fetches what the rule's signers can use: the cosign signature
+//!    manifest of the pinned digest and its payload blobs, and the OCI 1.1 referrers carrying
+//!    Sigstore bundles and Notation envelopes, each checked against its digest and subject
+//!    ([`find`], [`referrers`]). The pinned manifest's media type and size go with them (a
+//!    Notation payload names both).
 //! 3. [`signing::verify`] decides; the outcome is a [`Verified`] (verdict plus the record the
 //!    lockfile keeps, [`VerifiedBy`]) or a one-line [`VerifyError`] naming the image, the rule
 //!    and the reason.
@@ -27,15 +30,10 @@
 //!
 //! `kit lock` stores the [`VerifiedBy`] record in each platform's `verifiedBy`. `kit build
 //! --locked` passes it back to [`verify_image`]: the image's root digest must be the recorded one,
-//! and the signatures are read from the exact signature manifest recorded (by digest, from the
-//! cache first), so a `.sig` tag that moved after locking changes nothing. The signatures are
-//! verified again under the current policy: a key removed from the policy refuses a locked build.
-//!
-//! # Not yet
-//!
-//! Sigstore bundles and Notation signatures attached through the OCI 1.1 referrers API: the seam
-//! is [`SignatureFinder`] (a `referrers` lookup beside the tag lookup) and [`FoundSignatures`]
-//! (`#[non_exhaustive]`, so bundles and envelopes can be added beside the cosign layers).
+//! and the signatures are read from the exact signature manifest and referrer manifests recorded
+//! (by digest, from the cache first, never listing referrers), so a `.sig` tag that moved or a
+//! referrer attached after locking changes nothing. The signatures are verified again under the
+//! current policy: a key removed from the policy refuses a locked build.
 
 // Errors here carry context (image, rule, policy file and line) and are built once per refused
 // input, never in a hot loop, so their size does not matter (as in `signing`).

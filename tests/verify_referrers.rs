@@ -282,7 +282,7 @@ fn tag_schema_bundle_verifies_is_cached_and_locked_builds_reread_the_recorded_re
     assert_eq!(record.digest.to_string(), f.index.digest, "the index digest is verified");
     assert_eq!(record.signature_manifest, None, "no cosign manifest verified it");
     let pinned: Vec<String> = record.referrers.iter().map(|r| r.digest.to_string()).collect();
-    assert_eq!(pinned, [good_digest.clone()]);
+    assert_eq!(pinned, [good_digest.as_str()]);
     assert_eq!(record.signers.len(), 1);
     assert_eq!(record.signers[0].name, "ci");
     assert_eq!(record.signers[0].signature, sha256(&f.good), "the bundle layer's digest");

@@ -1,9 +1,13 @@
-//! Finding the cosign signatures of a pinned digest in OCI layouts, the cache and registries.
+//! Finding the signatures of a pinned digest in OCI layouts, archives, the cache and registries:
+//! cosign `.sig` manifests and OCI 1.1 referrers (Sigstore bundles, Notation signatures).
 //!
 //! cosign stores the signatures of image `R@D` as an image manifest tagged `sha256-<hex of D>.sig`
 //! in the same repository (cosign `specs/SIGNATURE_SPEC.md`, "Tag-based Discovery"); each of
-//! its layers is one signature (see [`signing::cosign`]). A missing signature manifest means no
-//! signatures: the policy then refuses, with its explanation.
+//! its layers is one signature (see [`signing::cosign`]). cosign v3 (`cosign sign` without a key)
+//! and Notation attach signatures as referrers instead: manifests whose `subject` is `D`, found
+//! and checked as [`super::referrers`] describes. No signature anywhere means the policy refuses,
+//! with its explanation. [`Lookup`] says what to look for: only what the matching rule's
+//! signers can use.
 //!
 //! # Where
 //!
@@ -11,7 +15,10 @@
 //!   and payload blobs, every one checked against its digest while it streams. The manifest and
 //!   its blobs are stored in the cache under the name `<registry>/<repo>:sha256-<hex>.sig` (the
 //!   fully expanded form kit uses for every cached image), so a later offline or `--locked`
-//!   build verifies again without the network.
+//!   build verifies again without the network. Referrers: the referrers API, else the referrers
+//!   tag `sha256-<hex>`; each accepted referrer manifest, its config and its layer are stored in
+//!   the cache, and a referrers index listing them (sorted by digest, with their artifact types)
+//!   is named `<registry>/<repo>:sha256-<hex>` there.
 //! - OCI layout or the cache ([`LayoutFinder`]): the entry of `index.json` whose
 //!   `org.opencontainers.image.ref.name` names the signature tag, with the layout's usual
 //!   matching rules: the fully expanded `<registry>/<repo>:sha256-<hex>.sig` (what kit's cache
@@ -20,14 +27,15 @@
 //!   `skopeo copy … oci:DIR:sha256-<hex>.sig` and umoci write). The full name wins when both
 //!   exist. The manifest, its config and its layers are blobs of the same layout.
 //!   See "Layout format" below.
-//! - A signature manifest pinned by digest (`--locked`): found by digest alone, in a layout or
-//!   the cache (`blobs/sha256/<hex>`), or fetched from the registry as `<repo>@<digest>`.
-//! - Sigstore bundles and Notation signatures through OCI 1.1 referrers: not yet. They will be a
-//!   second lookup of [`SignatureFinder`] and new fields of [`FoundSignatures`].
+//! - OCI archives given with `--source` ([`ArchiveFinder`]): as layouts, read in place.
+//! - Signature and referrer manifests pinned by digest (`--locked`, [`Pinned`]): found by digest
+//!   alone, in a layout or the cache (`blobs/sha256/<hex>`), or fetched from the registry as
+//!   `<repo>@<digest>`; nothing is listed. A place that lacks one of them has nothing.
 //!
 //! [`SignatureSources`] strings these together the way the build needs them, and
-//! [`FirstFound`] for any other order: the first place that has a signature manifest wins (no
-//! union across places, so an offline layout never triggers a network request).
+//! [`FirstFound`] for any other order: the first place that has a signature manifest or a
+//! signature referrer wins (no union across places, so an offline layout never triggers a
+//! network request).
 //!
 //! # Layout format (for tools that sign images into a layout)
 //!
@@ -47,6 +55,20 @@
 //!
 //! `D` is the digest the image's own name points at in the layout (for a multi-platform image,
 //! the index).
+//!
+//! To carry a Sigstore bundle or a Notation signature of `D`, write the referrer as cosign v3,
+//! oras and notation push it:
+//! 1. the empty config blob `{}` (`application/vnd.oci.empty.v1+json`, 2 bytes) and the bundle
+//!    JSON (or the JWS/COSE envelope) as blobs;
+//! 2. an image manifest with `"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"`
+//!    (Notation: `application/vnd.cncf.notary.signature`), that config, exactly one layer of the
+//!    same bundle media type (Notation: `application/jose+json` or `application/cose`) and
+//!    `"subject":{"mediaType":"<media type of D>","digest":"<D>","size":<size of D>}`;
+//! 3. either an unnamed entry for that manifest in `index.json` (what oras writes into a layout;
+//!    kit reads every unnamed image-manifest entry and keeps those whose subject is `D`), or an
+//!    image index blob listing it, named in `index.json` as `<registry>/<repo>:sha256-<hex of D>`
+//!    (preferred, what kit's cache holds) or `sha256-<hex of D>` (the distribution-spec
+//!    referrers tag schema). `skopeo copy` does not copy referrers; `oras copy -r` does.
 
 use std::sync::Arc;
 
