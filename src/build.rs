@@ -111,6 +111,9 @@ pub struct ImageReport {
     pub explanation: String,
     /// Warnings of the verification, to be shown on every build.
     pub warnings: Vec<String>,
+    /// What verified it, as the lockfile records it (rule, signature and referrer manifests,
+    /// signers), for `--progress json`.
+    pub verified_by: crate::verify::VerifiedBy,
 }
 
 /// Why a build failed. Each variant names the image, file or output it concerns.
@@ -384,6 +387,7 @@ impl Input {
             manifest_digest: self.resolved.manifest_digest().to_string(),
             explanation: self.verified.explain(),
             warnings: self.verified.verdict.warnings.clone(),
+            verified_by: self.verified.record.clone(),
         }
     }
 }
@@ -468,8 +472,8 @@ fn resolve(
 }
 
 /// Checks the signatures of `resolved` under the policy. Images from local sources look for
-/// signatures in the local layouts and the cache only; registry images may also ask their
-/// registry, as the pull policy allows.
+/// signatures in the local layouts and archives and the cache only; registry images may also ask
+/// their registry, as the pull policy allows.
 #[allow(
     clippy::result_large_err,
     reason = "VerifyError is large by design; built once per failure"
@@ -486,8 +490,17 @@ fn verify(
         Resolved::Local(_) => (None, PullPolicy::Never),
         Resolved::Cache => (request.registry, request.pull),
     };
-    let finder = SignatureSources::new(layouts, request.cache, registry, pull);
-    let image = ImageToVerify { written, reference, digest: resolved.root_digest() };
+    let archives: Vec<&ArchiveSource> = request
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            LocalSource::Archive(archive) => Some(archive.as_ref()),
+            LocalSource::Layout(_) => None,
+        })
+        .collect();
+    let finder =
+        SignatureSources::new(layouts, request.cache, registry, pull).with_archives(&archives);
+    let image = ImageToVerify::new(written, reference, resolved);
     let recorded = match request.locked {
         Some(lock) => lock
             .get(written, &request.platform)

@@ -29,9 +29,11 @@
 //! - `index` is present when the reference named an index (multi-platform image).
 //! - `platforms` is keyed by `os/architecture[/variant]`, one entry per `--arch` locked.
 //! - `verifiedBy` is filled in by signature verification (`null` until it runs): the root
-//!   digest verified, the policy rule, the signature manifest and the signers (key ids and
-//!   signature digests); see [`crate::verify::VerifiedBy`]. `kit build --locked` verifies again
-//!   from exactly that signature manifest.
+//!   digest verified, the policy rule, the signature manifest, the referrer manifests (Sigstore
+//!   bundles, Notation signatures; the key is absent when none verified, so older lockfiles
+//!   still read) and the signers (key ids, signature digests, referrer); see
+//!   [`crate::verify::VerifiedBy`]. `kit build --locked` verifies again from exactly those
+//!   manifests.
 //!
 //! `kit build --locked` resolves every image through [`resolve_locked`]: an image or platform
 //! missing from the lock is refused, and so is one whose manifest, config or layers differ.

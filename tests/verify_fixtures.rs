@@ -52,8 +52,7 @@ fn example_images_verify_under_the_generated_policy() {
     ] {
         let reference: Reference = written.parse().unwrap();
         let resolved = layout.resolve(written, &Platform::linux("amd64")).unwrap();
-        let digest = resolved.root_digest();
-        let image = ImageToVerify { written, reference: &reference, digest };
+        let image = ImageToVerify::new(written, &reference, &resolved);
         let verified = verify_image(&policy, &image, &sources, None, NOW)
             .unwrap_or_else(|e| panic!("{written}: {e}"));
         assert_eq!(verified.signatures_from.as_deref(), Some(label.as_str()), "{written}");
@@ -63,7 +62,7 @@ fn example_images_verify_under_the_generated_policy() {
 
         // The signature is bound to this digest: another digest under the same name is refused.
         let other = kit::digest::Digest::sha256(b"not the image");
-        let moved = ImageToVerify { written, reference: &reference, digest: &other };
+        let moved = ImageToVerify { digest: &other, ..image };
         assert!(verify_image(&policy, &moved, &sources, None, NOW).is_err(), "{written}");
     }
 

@@ -247,11 +247,7 @@ impl Setup {
         .unwrap();
         let sources =
             SignatureSources::new(&[], &self.cache, Some(&self.client), PullPolicy::IfMissing);
-        let image = ImageToVerify {
-            written: &written,
-            reference: &reference,
-            digest: resolved.root_digest(),
-        };
+        let image = ImageToVerify::new(&written, &reference, &resolved);
         let result = verify_image(policy, &image, &sources, None, NOW);
         (written, resolved, result)
     }
@@ -309,8 +305,7 @@ fn signed_image_is_verified_recorded_and_rechecked_offline() {
     s.registry.stop();
     let offline = resolve_locked(&s.cache, None, &lock, &written, &amd64).unwrap();
     let reference: Reference = written.parse().unwrap();
-    let image =
-        ImageToVerify { written: &written, reference: &reference, digest: offline.root_digest() };
+    let image = ImageToVerify::new(&written, &reference, &offline);
     let sources = SignatureSources::new(&[], &s.cache, None, PullPolicy::Never);
     let again = verify_image(&policy, &image, &sources, Some(&record), NOW).unwrap();
     assert_eq!(again.record, record);
@@ -408,8 +403,7 @@ fn tag_moved_after_locking_is_refused_by_locked() {
     let err = lock.check(&written, &fresh).unwrap_err().to_string();
     assert!(err.contains("index digest differs from the lockfile"), "{err}");
     let sources = SignatureSources::new(&[], &s.cache, Some(&s.client), PullPolicy::Always);
-    let moved =
-        ImageToVerify { written: &written, reference: &reference, digest: fresh.root_digest() };
+    let moved = ImageToVerify::new(&written, &reference, &fresh);
     let err = verify_image(&policy, &moved, &sources, Some(&record), NOW).unwrap_err().to_string();
     assert!(
         err.contains(&format!(
@@ -424,8 +418,7 @@ fn tag_moved_after_locking_is_refused_by_locked() {
     let cold = Cache::open(cold_dir.path()).unwrap();
     let pinned = resolve_locked(&cold, Some(&s.client), &lock, &written, &amd64).unwrap();
     assert_eq!(pinned.root_digest().to_string(), first);
-    let image =
-        ImageToVerify { written: &written, reference: &reference, digest: pinned.root_digest() };
+    let image = ImageToVerify::new(&written, &reference, &pinned);
     let sources = SignatureSources::new(&[], &cold, Some(&s.client), PullPolicy::Always);
     let again = verify_image(&policy, &image, &sources, Some(&record), NOW).unwrap();
     assert_eq!(again.record, record);
@@ -469,7 +462,7 @@ fn signatures_in_a_local_layout_verify_offline() {
     assert_eq!(resolved.root_digest().to_string(), index.digest);
     let written = "example/init:dev";
     let reference: Reference = written.parse().unwrap();
-    let image = ImageToVerify { written, reference: &reference, digest: resolved.root_digest() };
+    let image = ImageToVerify::new(written, &reference, &resolved);
     let label = format!("OCI layout {}", layout_dir.display());
     let finder = LayoutFinder { layout: &layout, label: &label };
     let verified = verify_image(&policy, &image, &finder, None, NOW).unwrap();
@@ -499,8 +492,10 @@ fn signatures_in_a_local_layout_verify_offline() {
     add_ref(&layout_dir, "example/lone:1", &lone);
     let lone_digest: Digest = lone.digest.parse().unwrap();
     let lone_ref: Reference = "example/lone:1".parse().unwrap();
-    let image =
-        ImageToVerify { written: "example/lone:1", reference: &lone_ref, digest: &lone_digest };
+    let image = ImageToVerify {
+        digest: &lone_digest,
+        ..ImageToVerify::new("example/lone:1", &lone_ref, &resolved)
+    };
     let err = verify_image(&policy, &image, &sources, None, NOW).unwrap_err().to_string();
     assert!(err.contains("no signature found"), "{err}");
     assert!(

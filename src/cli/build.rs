@@ -226,13 +226,25 @@ fn build_failure(error: BuildError, what: &str) -> Failure {
     if usage { Failure::Usage(error) } else { Failure::Failed(error) }
 }
 
-fn print_verification(images: &[kit::build::ImageReport], explain: bool) {
+/// Prints each image's warnings, with `--explain` how it was verified, and with
+/// `--progress json` one JSON line per image: `{"image": …, "state": "verified", "verifiedBy":
+/// {…}}`, where `verifiedBy` is the lockfile's record (rule, `signatureManifest`, `referrers`,
+/// signers with the `referrer` that carried each signature).
+fn print_verification(images: &[kit::build::ImageReport], inputs: &InputArgs) {
     for image in images {
         for warning in &image.warnings {
             eprintln!("kit: warning: {}: {warning}", image.reference);
         }
-        if explain {
+        if inputs.explain {
             eprintln!("kit: {}", image.explanation);
+        }
+        if inputs.registry.progress == "json" {
+            let event = serde_json::json!({
+                "image": image.reference,
+                "state": "verified",
+                "verifiedBy": image.verified_by,
+            });
+            eprintln!("{event}");
         }
     }
 }
@@ -262,7 +274,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     request.locked = lockfile.as_ref();
     let report = kit::build::build(&session.config, &request)
         .map_err(|error| build_failure(error, "build"))?;
-    print_verification(&report.images, args.inputs.explain);
+    print_verification(&report.images, &args.inputs);
     let mut stdout = io::stdout().lock();
     for path in &report.outputs {
         writeln!(stdout, "{}", path.display()).context("writing to standard output")?;
@@ -279,7 +291,7 @@ pub fn run_lock(args: &LockArgs) -> Result<(), Failure> {
     let request = session.request(sources, vec![Format::Tar], Destination::Stdout, name, 0);
     let (lockfile, images) = kit::build::lock(&session.config, &request)
         .map_err(|error| build_failure(error, "lock"))?;
-    print_verification(&images, args.inputs.explain);
+    print_verification(&images, &args.inputs);
     lockfile.write(&path).with_context(|| format!("writing {}", path.display()))?;
     writeln!(io::stdout().lock(), "{}", path.display()).context("writing to standard output")?;
     Ok(())

@@ -35,6 +35,9 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 
+/// The `Accept` header of referrers API requests: the answer is an image index.
+pub const REFERRERS_ACCEPT: &str = "application/vnd.oci.image.index.v1+json";
+
 /// The largest manifest or index kit reads (as `crate::oci`'s limit for JSON documents).
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -280,6 +283,38 @@ impl Client {
         Ok(ManifestAnswer { bytes, media_type: response.content_type, digest })
     }
 
+    /// Fetches one page of the OCI 1.1 referrers API: `GET /v2/<name>/<path>` where `path` is
+    /// `referrers/<digest>` (plus the query of a `Link` header's next page). Returns the body,
+    /// its `Content-Type` and the `Link` header. A 404 is [`FetchError::NotFound`]; other 4xx
+    /// answers are [`FetchError::Status`].
+    pub async fn referrers(
+        &self,
+        target: &Target<'_>,
+        path: &str,
+    ) -> Result<(Vec<u8>, Option<String>, Option<String>), FetchError> {
+        let what = format!("{}: {path}", target.image);
+        let mut bytes = Vec::new();
+        let expected = Expected { digest: None, size: None, limit: MAX_MANIFEST_BYTES };
+        let not_found = |body: String| FetchError::NotFound {
+            image: format!("{}: {path}", target.image),
+            registry: target.endpoint.authority.clone(),
+            body,
+        };
+        let answer = self
+            .download(
+                target,
+                path,
+                Some(REFERRERS_ACCEPT),
+                &what,
+                &expected,
+                &mut bytes,
+                &not_found,
+                &|_| {},
+            )
+            .await?;
+        Ok((bytes, answer.content_type, answer.link))
+    }
+
     /// Asks for a manifest's digest, media type and size with `HEAD`, without its body.
     pub async fn head_manifest(
         &self,
@@ -381,6 +416,7 @@ impl Client {
             let answer = Downloaded {
                 content_type: header(CONTENT_TYPE.as_str()),
                 digest_header: header("docker-content-digest"),
+                link: header("link"),
             };
             let algorithm = expected.digest.map_or(Algorithm::Sha256, Digest::algorithm);
             let mut hasher = Hasher::new(algorithm);
@@ -786,6 +822,7 @@ impl Client {
 struct Downloaded {
     content_type: Option<String>,
     digest_header: Option<String>,
+    link: Option<String>,
 }
 
 enum Hasher {

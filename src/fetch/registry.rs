@@ -140,6 +140,65 @@ impl Registry {
         Ok((root, resolved, documents))
     }
 
+    /// Lists the referrers of `digest` in `reference`'s repository through the OCI 1.1
+    /// referrers API (`GET /v2/<name>/referrers/<digest>`, distribution-spec v1.1 "Listing
+    /// Referrers"): the raw body of each page, each an image index the caller parses and checks.
+    ///
+    /// `Ok(None)` when the registry has no such API: the first page answers 404 (Debian's
+    /// docker-registry 2.8 answers a plain-text 404), 400 or 405, as go-containerregistry
+    /// decides before falling back to the referrers tag schema. A `Link: <…>; rel="next"`
+    /// header is followed for at most `max_pages` pages, and only to the referrers path of the
+    /// same repository on the same registry (credentials never go elsewhere); more pages, or a
+    /// link elsewhere, are errors.
+    pub fn referrers(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        max_pages: usize,
+    ) -> Result<Option<Vec<Vec<u8>>>, FetchError> {
+        let image = reference.to_string();
+        let endpoint = self.client.endpoint(reference.registry())?;
+        let repository = endpoint.repository(&reference.remote_repository());
+        let target = Target {
+            repository: repository.clone(),
+            endpoint: &endpoint,
+            image: &image,
+            blob: None,
+        };
+        let mut pages = Vec::new();
+        let mut path = format!("referrers/{digest}");
+        loop {
+            let answer = self.runtime.block_on(self.client.referrers(&target, &path));
+            let (bytes, _, link) = match answer {
+                Ok(answer) => answer,
+                Err(FetchError::NotFound { .. }) if pages.is_empty() => return Ok(None),
+                Err(FetchError::Status { status: 400 | 405, .. }) if pages.is_empty() => {
+                    return Ok(None);
+                }
+                Err(other) => return Err(other),
+            };
+            pages.push(bytes);
+            let Some(next) = link.as_deref().and_then(next_link) else { return Ok(Some(pages)) };
+            if pages.len() >= max_pages {
+                return Err(FetchError::BadAnswer {
+                    image,
+                    detail: format!(
+                        "the referrers of {digest} span more than {max_pages} pages (Link header)"
+                    ),
+                });
+            }
+            path = link_path(&next, &endpoint.authority, &repository).ok_or_else(|| {
+                FetchError::BadAnswer {
+                    image: image.clone(),
+                    detail: format!(
+                        "the referrers answer links to {next:?}, expected a path under /v2/{repository}/referrers/ on {}",
+                        endpoint.authority
+                    ),
+                }
+            })?;
+        }
+    }
+
     /// Pulls `reference` for each platform into `cache` and names it there.
     pub fn pull(
         &self,
@@ -366,6 +425,42 @@ fn manifest_reference(reference: &Reference) -> String {
     }
 }
 
+/// The target of the `rel="next"` entry of a `Link` header (RFC 8288), if any.
+fn next_link(header: &str) -> Option<String> {
+    for entry in header.split(',') {
+        let entry = entry.trim();
+        let Some(rest) = entry.strip_prefix('<') else { continue };
+        let Some((target, params)) = rest.split_once('>') else { continue };
+        let is_next = params.split(';').any(|param| {
+            let param = param.trim().replace(' ', "");
+            param == "rel=\"next\"" || param == "rel=next"
+        });
+        if is_next {
+            return Some(target.to_owned());
+        }
+    }
+    None
+}
+
+/// The path under `/v2/<repository>/` a next-page link names, when it stays on `authority`
+/// and under the repository's `referrers/`.
+fn link_path(link: &str, authority: &str, repository: &str) -> Option<String> {
+    let path = match link.split_once("://") {
+        Some((scheme, rest)) if scheme == "http" || scheme == "https" => {
+            let (host, path) = rest.split_at(rest.find('/')?);
+            if host != authority {
+                return None;
+            }
+            path
+        }
+        Some(_) => return None,
+        None => link,
+    };
+    let rest = path.strip_prefix("/v2/")?.strip_prefix(repository)?.strip_prefix('/')?;
+    (rest.starts_with("referrers/") && !rest.contains("..") && !rest.contains('#'))
+        .then(|| rest.to_owned())
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -467,4 +562,32 @@ pub fn cached_root(cache: &Cache, digest: &Digest) -> Result<Descriptor, FetchEr
     let raw = parse_manifest(Arc::from(bytes), None, &what)?;
     let _ = matches!(raw.value, Manifest::Index(_));
     Ok(Descriptor::new(&raw.media_type, digest.clone(), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_stay_in_the_repository() {
+        let header = r#"</v2/kit/a/referrers/sha256:00?n=2&last=x>; rel="next""#;
+        let next = next_link(header).unwrap();
+        assert_eq!(next, "/v2/kit/a/referrers/sha256:00?n=2&last=x");
+        assert_eq!(
+            link_path(&next, "127.0.0.1:5000", "kit/a").as_deref(),
+            Some("referrers/sha256:00?n=2&last=x")
+        );
+        assert_eq!(next_link(r#"<https://x/v2/a/tags/list>; rel="prev""#), None);
+        let absolute = "http://127.0.0.1:5000/v2/kit/a/referrers/sha256:00?last=y";
+        assert!(link_path(absolute, "127.0.0.1:5000", "kit/a").is_some());
+        for (link, why) in [
+            ("http://evil.example/v2/kit/a/referrers/sha256:00", "another host"),
+            ("/v2/kit/b/referrers/sha256:00", "another repository"),
+            ("/v2/kit/a/manifests/latest", "not the referrers path"),
+            ("/v2/kit/a/referrers/../../b/blobs/x", "a climbing path"),
+            ("ftp://127.0.0.1:5000/v2/kit/a/referrers/x", "another scheme"),
+        ] {
+            assert_eq!(link_path(link, "127.0.0.1:5000", "kit/a"), None, "{why}");
+        }
+    }
 }

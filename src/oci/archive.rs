@@ -113,6 +113,42 @@ impl ArchiveSource {
         Ok(source)
     }
 
+    /// The descriptor `index.json` names `reference` (OCI archives only, with the layout's
+    /// matching rules); `Ok(None)` when no entry matches or the archive has no `index.json`.
+    pub fn find_in_index(&self, reference: &str) -> Result<Option<Descriptor>, Error> {
+        let Some(index) = &self.oci_index else { return Ok(None) };
+        let candidates = index.manifests.iter().filter_map(|d| {
+            names_of(d).filter_map(|name| match_level(name, reference)).min().map(|l| (l, d))
+        });
+        Ok(choose(candidates, &self.location(), reference)?.cloned())
+    }
+
+    /// The entries of `index.json` (none for a legacy `docker save` archive).
+    pub fn index_entries(&self) -> &[Descriptor] {
+        self.oci_index.as_ref().map_or(&[], |index| index.manifests.as_slice())
+    }
+
+    /// True when the archive holds the blob.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_entry(digest).is_some()
+    }
+
+    /// Reads a whole blob of at most `limit` bytes, verified against `digest` (and `size`,
+    /// when given).
+    pub fn read_blob_limited(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+        limit: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let what = format!("{}: blob {digest}", self.location());
+        let Some(entry) = self.blob_entry(digest) else {
+            return Err(Error::BlobMissing { location: self.location(), digest: digest.clone() });
+        };
+        let (reader, _) = self.open_entry(&entry)?;
+        read_limited(Verifier::new(reader, digest, size), limit, &what)
+    }
+
     fn what(&self, entry: &str) -> String {
         format!("{}: {entry}", self.path.display())
     }

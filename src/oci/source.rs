@@ -129,6 +129,17 @@ impl ResolvedImage {
         self.index_digest().unwrap_or(&self.manifest.digest)
     }
 
+    /// The media type of the document [`Self::root_digest`] names (index or manifest).
+    pub fn root_media_type(&self) -> &str {
+        self.indexes.first().map_or(&self.manifest.media_type, |index| &index.media_type)
+    }
+
+    /// The size in bytes of the document [`Self::root_digest`] names.
+    pub fn root_size(&self) -> u64 {
+        let bytes = self.indexes.first().map_or(&self.manifest.bytes, |index| &index.bytes);
+        u64::try_from(bytes.len()).unwrap_or(u64::MAX)
+    }
+
     /// The platform manifest's digest.
     pub fn manifest_digest(&self) -> &Digest {
         &self.manifest.digest

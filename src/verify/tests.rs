@@ -8,6 +8,7 @@ use super::*;
 use crate::oci::OciLayout;
 
 const NOW: UnixTime = UnixTime(0);
+const MT: &str = crate::oci::media_type::OCI_MANIFEST;
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -71,7 +72,13 @@ fn no_policy_refuses_and_legacy_trust_tightens_unsigned_accept() {
     let policy = load_policy(Some(&path), Some(&trust)).unwrap();
     let reference: Reference = "open/thing:1".parse().unwrap();
     let digest = Digest::sha256(b"x");
-    let image = ImageToVerify { written: "open/thing:1", reference: &reference, digest: &digest };
+    let image = ImageToVerify {
+        written: "open/thing:1",
+        reference: &reference,
+        digest: &digest,
+        media_type: MT,
+        size: 2,
+    };
     let finder = Counting::default();
     let err = verify_image(&policy, &image, &finder, None, NOW).unwrap_err().to_string();
     assert!(err.contains("LinuxKit `trust:` section"), "{err}");
@@ -89,13 +96,9 @@ impl SignatureFinder for Counting {
     fn location(&self) -> String {
         "nowhere".to_owned()
     }
-    fn find(
-        &self,
-        _: &ImageToVerify<'_>,
-        _: Option<&Digest>,
-    ) -> Result<Option<FoundSignatures>, VerifyError> {
+    fn find(&self, _: &ImageToVerify<'_>, _: &Lookup) -> Result<FoundSignatures, VerifyError> {
         self.calls.set(self.calls.get() + 1);
-        Ok(None)
+        Ok(FoundSignatures::default())
     }
 }
 
@@ -111,7 +114,13 @@ fn signatures_are_looked_for_only_under_a_signed_rule() {
     let digest = Digest::sha256(b"x");
     let check = |name: &str| {
         let reference: Reference = name.parse().unwrap();
-        let image = ImageToVerify { written: name, reference: &reference, digest: &digest };
+        let image = ImageToVerify {
+            written: name,
+            reference: &reference,
+            digest: &digest,
+            media_type: MT,
+            size: 2,
+        };
         let finder = Counting::default();
         let result = verify_image(&policy, &image, &finder, None, NOW);
         (result, finder.calls.get())
@@ -132,10 +141,17 @@ fn signatures_are_looked_for_only_under_a_signed_rule() {
         rule: "r".to_owned(),
         unsigned: true,
         signature_manifest: None,
+        referrers: Vec::new(),
         signers: Vec::new(),
     };
     let reference: Reference = "open/a:1".parse().unwrap();
-    let image = ImageToVerify { written: "open/a:1", reference: &reference, digest: &digest };
+    let image = ImageToVerify {
+        written: "open/a:1",
+        reference: &reference,
+        digest: &digest,
+        media_type: MT,
+        size: 2,
+    };
     let err = verify_image(&policy, &image, &Counting::default(), Some(&locked), NOW).unwrap_err();
     assert!(matches!(err, VerifyError::LockedDigest { .. }), "{err}");
 }
@@ -156,8 +172,16 @@ fn layout_with(manifest: &serde_json::Value, name: &str) -> (tempfile::TempDir, 
 
 fn find_in(layout: &OciLayout, digest: &Digest) -> Result<Option<FoundSignatures>, VerifyError> {
     let reference: Reference = "example/app:1".parse().unwrap();
-    let image = ImageToVerify { written: "example/app:1", reference: &reference, digest };
-    LayoutFinder { layout, label: "OCI layout test" }.find(&image, None)
+    let image = ImageToVerify {
+        written: "example/app:1",
+        reference: &reference,
+        digest,
+        media_type: MT,
+        size: 2,
+    };
+    let lookup = Lookup { cosign: true, referrers: true, pinned: None };
+    let found = LayoutFinder { layout, label: "OCI layout test" }.find(&image, &lookup)?;
+    Ok((!found.is_empty()).then_some(found))
 }
 
 fn sig_manifest(layer_size: u64, layer_digest: &Digest) -> serde_json::Value {
@@ -237,7 +261,9 @@ fn verified_by_round_trips_through_the_lockfile_format() {
             key_id: Some(format!("sha256:{}", "ab".repeat(32))),
             signature: Digest::sha256(b"payload").to_string(),
             tlog_entry: None,
+            referrer: None,
         }],
+        referrers: Vec::new(),
     };
     let json = serde_json::to_string(&record).unwrap();
     for key in [

@@ -464,3 +464,225 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// One plain-HTTP/1.1 request to `addr` (`Connection: close`); returns the status, the headers
+/// (lowercase names) and the body.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the registry");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(content_type) = content_type {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send request");
+    stream.write_all(body).expect("send body");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read answer");
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP answer head");
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let mut body = answer[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 =
+        lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else { return out };
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&body[..eol]).split(';').next().unwrap_or("0").trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[eol + 2..eol + 2 + size]);
+        body = &body[eol + 2 + size + 2..];
+    }
+}
+
+impl Registry {
+    /// Uploads a blob to `repo` (POST, then a monolithic PUT); returns its digest.
+    pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+        let (status, headers, body) =
+            http(&self.addr, "POST", &format!("/v2/{repo}/blobs/uploads/"), None, &[]);
+        assert_eq!(status, 202, "starting an upload: {}", String::from_utf8_lossy(&body));
+        let location = headers
+            .iter()
+            .find(|(k, _)| k == "location")
+            .map(|(_, v)| v.clone())
+            .expect("upload location");
+        let path = location.split_once(&self.addr).map_or(location.as_str(), |(_, p)| p);
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let (status, _, body) = http(
+            &self.addr,
+            "PUT",
+            &format!("{path}{separator}digest={digest}"),
+            Some("application/octet-stream"),
+            bytes,
+        );
+        assert_eq!(status, 201, "uploading {digest}: {}", String::from_utf8_lossy(&body));
+        digest
+    }
+
+    /// Stores a manifest or index under `reference` (tag or digest); returns its digest.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> String {
+        let (status, _, body) = http(
+            &self.addr,
+            "PUT",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            Some(media_type),
+            bytes,
+        );
+        assert_eq!(status, 201, "storing manifest {reference}: {}", String::from_utf8_lossy(&body));
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+    }
+}
+
+/// A canned answer of the fake referrers API.
+#[derive(Clone)]
+pub struct ReferrersPage {
+    /// The body (an image index).
+    pub body: Vec<u8>,
+    /// The `Link` header, if any.
+    pub link: Option<String>,
+}
+
+/// An HTTP front for a registry that lacks the OCI 1.1 referrers API: it answers
+/// `GET /v2/<repo>/referrers/<digest>[?query]` from `pages` (keyed by that path and query;
+/// a plain-text 404 when absent, as distribution answers) and passes every other request to the
+/// registry, asking it to close the connection after answering so each request is routed anew.
+pub struct ReferrersFront {
+    /// `127.0.0.1:port`.
+    pub addr: String,
+    /// The canned answers.
+    pub pages: Arc<std::sync::Mutex<std::collections::BTreeMap<String, ReferrersPage>>>,
+    /// The referrers paths asked for, in order.
+    pub asked: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ReferrersFront {
+    /// Starts a front for the registry at `upstream`.
+    pub fn start(upstream: &str) -> ReferrersFront {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind front");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let pages: Arc<std::sync::Mutex<std::collections::BTreeMap<String, ReferrersPage>>> =
+            Arc::default();
+        let asked: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let upstream = upstream.to_owned();
+        let (pages2, asked2, stop2) = (pages.clone(), asked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let (pages, asked, upstream) = (pages2.clone(), asked2.clone(), upstream.clone());
+                std::thread::spawn(move || serve_front(client, &upstream, &pages, &asked));
+            }
+        });
+        ReferrersFront { addr, pages, asked, stop }
+    }
+
+    /// Sets the answer for `path` (`/v2/<repo>/referrers/<digest>[?query]`).
+    pub fn answer(&self, path: &str, body: Vec<u8>, link: Option<String>) {
+        self.pages.lock().unwrap().insert(path.to_owned(), ReferrersPage { body, link });
+    }
+}
+
+impl Drop for ReferrersFront {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(&self.addr);
+    }
+}
+
+fn serve_front(
+    mut client: TcpStream,
+    upstream: &str,
+    pages: &std::sync::Mutex<std::collections::BTreeMap<String, ReferrersPage>>,
+    asked: &std::sync::Mutex<Vec<String>>,
+) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match client.read(&mut byte) {
+            // A TLS ClientHello (the client tries HTTPS first on loopback): refuse it as a
+            // plain-HTTP server does, so the client falls back to HTTP.
+            Ok(1) if head.is_empty() && byte[0] == 0x16 => {
+                let _ = client.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+                let _ = client.shutdown(Shutdown::Both);
+                return;
+            }
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut words = text.split(' ');
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or("").to_owned());
+    if method == "GET" && path.contains("/referrers/") {
+        asked.lock().unwrap().push(path.clone());
+        let page = pages.lock().unwrap().get(&path).cloned();
+        let answer = match page {
+            Some(page) => {
+                let mut head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    page.body.len()
+                );
+                if let Some(link) = page.link {
+                    head.push_str(&format!("Link: {link}\r\n"));
+                }
+                head.push_str("\r\n");
+                [head.into_bytes(), page.body].concat()
+            }
+            None => b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n".to_vec(),
+        };
+        let _ = client.write_all(&answer);
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream) else { return };
+    let rewritten: String = text
+        .split("\r\n")
+        .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
+        .filter(|line| !line.is_empty())
+        .map(|line| format!("{line}\r\n"))
+        .collect::<String>()
+        + "Connection: close\r\n\r\n";
+    if server.write_all(rewritten.as_bytes()).is_err() {
+        return;
+    }
+    let (c_read, s_write) =
+        (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+    std::thread::spawn(move || pipe(c_read, s_write, None, None));
+    pipe(server, client, None, None);
+}
