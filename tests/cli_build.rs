@@ -260,12 +260,39 @@ fn a_containers_policy_json_is_accepted_as_the_policy() {
  "transports": {{"docker": {{"kit.example": [{{"type": "sigstoreSigned", "keyPath": "{key}"}}]}}}}}}"#
     ));
     let policy_arg = policy.display().to_string();
-    let result = run_build(&args, &["--policy", &policy_arg, "--explain"]);
+    let result = run_build(&args, &["--policy", &policy_arg, "--explain", "--progress", "json"]);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("rule scope kit.example (kit.example/**)"), "{stderr}");
     assert!(stderr.contains(&format!("signed by key {key}")), "{stderr}");
     assert!(!files_in(&out).is_empty());
+    // `--progress json`: one `verified` event per image, carrying the lockfile's record.
+    let verified: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["state"] == "verified")
+        .collect();
+    let images: std::collections::BTreeSet<&str> =
+        verified.iter().map(|v| v["image"].as_str().unwrap()).collect();
+    assert_eq!(
+        images.into_iter().collect::<Vec<_>>(),
+        [
+            "kit.example/busybox:1.35",
+            "kit.example/init:1",
+            "kit.example/kernel:6.1",
+            "kit.example/runc:1.1"
+        ],
+        "{stderr}"
+    );
+    for event in &verified {
+        let by = &event["verifiedBy"];
+        assert_eq!(by["rule"], "scope kit.example (kit.example/**)", "{event}");
+        assert_eq!(by["signers"][0]["name"], format!("key {key}"), "{event}");
+        assert!(
+            by["signatureManifest"]["digest"].as_str().unwrap().starts_with("sha256:"),
+            "{event}"
+        );
+    }
 
     let rejected = work.path().join("out-rejected");
     let args: Vec<String> = args
