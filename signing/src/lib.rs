@@ -52,6 +52,7 @@ pub mod cosign;
 pub mod json;
 pub mod keys;
 pub mod merkle;
+pub mod notation;
 pub mod policy;
 pub mod rekor;
 pub mod trusted_root;
@@ -69,8 +70,8 @@ pub use verify::{
 #[doc(hidden)]
 pub mod __fuzz {
     /// Parses bytes as a policy, a simple-signing payload, a signature manifest, a trusted
-    /// root, a PEM public key, a certificate, a Sigstore bundle and a Rekor bundle; every result
-    /// is discarded.
+    /// root, a PEM public key, a certificate, a Sigstore bundle, a Rekor bundle, Notation JWS
+    /// and COSE envelopes and a Notation trust store; every result is discarded.
     pub fn parse_all(data: &[u8]) {
         if let Ok(text) = std::str::from_utf8(data) {
             let _ = crate::PolicyFile::parse("fuzz.yaml", text);
@@ -87,6 +88,22 @@ pub mod __fuzz {
             &crate::trusted_root::TrustedRoot::default(),
             "",
             &identity,
+        );
+        let _ = crate::notation::jws::parse(data);
+        let _ = crate::notation::cose::parse(data);
+        let store = crate::notation::TrustStore {
+            kind: crate::notation::TrustStoreType::Ca,
+            certificates: Vec::new(),
+        };
+        let target = crate::notation::TargetArtifact { media_type: "", digest: "sha256:", size: 0 };
+        let identities = ["*".to_owned()];
+        for media_type in [crate::notation::MEDIA_TYPE_JWS, crate::notation::MEDIA_TYPE_COSE] {
+            let _ =
+                crate::notation::verify_envelope(media_type, data, &store, &identities, &target, 0);
+        }
+        let _ = crate::notation::TrustStore::from_pem_files(
+            crate::notation::TrustStoreType::Ca,
+            &[data.to_vec()],
         );
         let root = crate::trusted_root::TrustedRoot::default();
         if let (Ok(text), Ok(key)) = (std::str::from_utf8(data), crate::PublicKey::from_pem(data)) {
