@@ -14,9 +14,11 @@
 //! 2. For each pinned input `D`, fetch the manifest tagged [`cosign::signature_tag`]`(D)`
 //!    (absent = no layers), [`cosign::SignatureManifest::parse`] it, fetch each layer's blob;
 //!    fetch the OCI 1.1 referrers of `D` with artifact type [`bundle::BUNDLE_MEDIA_TYPE_V03`]
-//!    (or the referrers tag fallback) and each one's bundle layer blob; then call [`verify()`]
-//!    with an [`ImageInput`]. The result is a [`Verdict`] (rule, signers,
-//!    payload digests, Rekor entries, warnings) or a one-line [`Refusal`].
+//!    (or the referrers tag fallback) and each one's bundle layer blob, and the referrers with
+//!    artifact type [`NOTATION_ARTIFACT_TYPE`] and their envelope layer; then call [`verify()`]
+//!    with an [`ImageInput`] (including the pinned manifest's media type and size).
+//!    The result is a [`Verdict`] (rule, signers, payload digests, Rekor entries, warnings) or
+//!    a one-line [`Refusal`].
 //!
 //! # What is verified today
 //!
@@ -24,11 +26,15 @@
 //!   Rekor bundle annotation against a pinned trusted root ([`rekor`], [`trusted_root`]);
 //! - keyless signatures as Sigstore bundles ([`bundle`]): Fulcio certificate chain at the time
 //!   the log proves ([`x509`]), embedded SCT, Rekor SET, inclusion proof and checkpoint
-//!   ([`merkle`]), DSSE or message signature, binding to the pinned digest, identity.
+//!   ([`merkle`]), DSSE or message signature, binding to the pinned digest, identity;
+//! - Notary Project (Notation) JWS and COSE_Sign1 envelopes attached as referrers
+//!   ([`notation`]): header and `crit` rules, algorithm bound to the leaf key, signature,
+//!   payload equal to the pinned manifest's descriptor, certificate profile, chain to the
+//!   policy's trust store, trusted identities, expiry and certificate validity at `now`.
 //!
-//! Not yet: keyless cosign `.sig` layers (certificate annotation), RFC 3161 timestamps, Rekor
-//! v2 entries, Notation (its signers are parsed and resolved but never satisfied, so rules that
-//! need them refuse).
+//! Not yet: keyless cosign `.sig` layers (certificate annotation), RFC 3161 timestamps (a
+//! Notation countersignature is refused as unsupported), Rekor v2 entries, Notation revocation
+//! checks (CRL/OCSP need the network) and `signingAuthority` trust stores in the policy.
 //!
 //! Sigstore bundles are verified by hand with the RustCrypto crates already used here
 //! (plus `x509-cert` 0.3 and `p384`) rather than with `sigstore-verify` 0.15: measured, that crate pulls

@@ -446,8 +446,9 @@ pub fn verify_envelope(
         return Err(NotationError::SignatureDoesNotVerify);
     }
     check_payload(&env.payload, target)?;
-    certs::check_profile(&chain)?;
+    certs::check_no_sha1(&chain)?;
     certs::check_chain_to_store(&chain, store)?;
+    certs::check_profile(&chain)?;
     let leaf_subject = certs::check_identity(leaf, identities)?;
     if let Some(expiry) = env.protected.expiry
         && now >= expiry

@@ -59,8 +59,8 @@ fn profile(cert: &Certificate, reason: impl Into<String>) -> NotationError {
     NotationError::Certificate(X509Error::Field { what: cert.what.clone(), reason: reason.into() })
 }
 
-/// Checks the leaf and CA profiles and the signature algorithms of a chain (leaf first).
-pub(crate) fn check_profile(chain: &[Certificate]) -> Result<(), NotationError> {
+/// Refuses certificates signed with SHA-1 (checked first, so the reason is not a chain error).
+pub(crate) fn check_no_sha1(chain: &[Certificate]) -> Result<(), NotationError> {
     for cert in chain {
         let oid = cert.signature_algorithm_oid().to_string();
         if SHA1_ALGORITHMS.contains(&oid.as_str()) {
@@ -70,6 +70,11 @@ pub(crate) fn check_profile(chain: &[Certificate]) -> Result<(), NotationError> 
             ));
         }
     }
+    Ok(())
+}
+
+/// Checks the leaf and CA profiles of a chain (leaf first) whose order is already checked.
+pub(crate) fn check_profile(chain: &[Certificate]) -> Result<(), NotationError> {
     let Some((leaf, cas)) = chain.split_first() else {
         return Err(NotationError::Chain { reason: "x5c is empty".to_owned() });
     };
