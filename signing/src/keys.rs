@@ -130,6 +130,17 @@ pub enum SignatureAlgorithm {
     Ed25519,
 }
 
+/// The SHA-2 hash of a JOSE/COSE signature algorithm (`ES256`/`PS256` … `PS512`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum JoseHash {
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
 /// The algorithm family of a [`PublicKey`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -346,6 +357,56 @@ impl PublicKey {
             };
         }
         self.verifies_prehashed(&prehash, signature, RsaScheme::Pkcs1v15Sha256)
+    }
+
+    /// The RSA modulus size in bits, or `None` for other key types.
+    pub fn rsa_bits(&self) -> Option<usize> {
+        match &self.inner {
+            KeyInner::Rsa(key) => Some(rsa::traits::PublicKeyParts::size(key) * 8),
+            _ => None,
+        }
+    }
+
+    /// Whether `signature` is a JOSE/COSE signature of `message` (RFC 7518 §3.4, §3.5;
+    /// RFC 9053 §2.1): for ECDSA the raw `r || s` of exactly twice the field size, with the
+    /// hash the curve pairs with (P-256 with SHA-256, P-384 with SHA-384); for RSA,
+    /// RSASSA-PSS with MGF1 of the same hash and a salt as long as the hash. Any other
+    /// combination is `false`.
+    pub(crate) fn verifies_jose(&self, message: &[u8], signature: &[u8], hash: JoseHash) -> bool {
+        use p256::ecdsa::signature::Verifier;
+        use sha2::{Sha384, Sha512};
+        match (&self.inner, hash) {
+            (KeyInner::EcdsaP256(key), JoseHash::Sha256) => {
+                let Ok(sig) = p256::ecdsa::Signature::from_slice(signature) else {
+                    return false;
+                };
+                key.verify(message, &sig).is_ok()
+            }
+            (KeyInner::EcdsaP384(key), JoseHash::Sha384) => {
+                let Ok(sig) = p384::ecdsa::Signature::from_slice(signature) else {
+                    return false;
+                };
+                key.verify(message, &sig).is_ok()
+            }
+            (KeyInner::Rsa(key), hash) => {
+                let Ok(sig) = rsa::pss::Signature::try_from(signature) else {
+                    return false;
+                };
+                // `VerifyingKey::new` requires a salt as long as the digest.
+                match hash {
+                    JoseHash::Sha256 => rsa::pss::VerifyingKey::<Sha256>::new(key.clone())
+                        .verify(message, &sig)
+                        .is_ok(),
+                    JoseHash::Sha384 => rsa::pss::VerifyingKey::<Sha384>::new(key.clone())
+                        .verify(message, &sig)
+                        .is_ok(),
+                    JoseHash::Sha512 => rsa::pss::VerifyingKey::<Sha512>::new(key.clone())
+                        .verify(message, &sig)
+                        .is_ok(),
+                }
+            }
+            _ => false,
+        }
     }
 
     /// Whether `signature` is valid over an already computed digest `prehash` (a Sigstore

@@ -14,9 +14,11 @@
 //! 2. For each pinned input `D`, fetch the manifest tagged [`cosign::signature_tag`]`(D)`
 //!    (absent = no layers), [`cosign::SignatureManifest::parse`] it, fetch each layer's blob;
 //!    fetch the OCI 1.1 referrers of `D` with artifact type [`bundle::BUNDLE_MEDIA_TYPE_V03`]
-//!    (or the referrers tag fallback) and each one's bundle layer blob; then call [`verify()`]
-//!    with an [`ImageInput`]. The result is a [`Verdict`] (rule, signers,
-//!    payload digests, Rekor entries, warnings) or a one-line [`Refusal`].
+//!    (or the referrers tag fallback) and each one's bundle layer blob, and the referrers with
+//!    artifact type [`NOTATION_ARTIFACT_TYPE`] and their envelope layer; then call [`verify()`]
+//!    with an [`ImageInput`] (including the pinned manifest's media type and size).
+//!    The result is a [`Verdict`] (rule, signers, payload digests, Rekor entries, warnings) or
+//!    a one-line [`Refusal`].
 //!
 //! # What is verified today
 //!
@@ -27,10 +29,14 @@
 //!   checkpoint ([`merkle`]), DSSE or message signature, binding to the pinned digest, identity;
 //! - keyless cosign `.sig` layers ([`cosign::keyless`]): certificate and chain annotations, the
 //!   required Rekor SET naming this payload, signature and certificate, the same Fulcio checks at
-//!   the log's time ([`fulcio`]), the payload checks of key-based layers, identity.
+//!   the log's time ([`fulcio`]), the payload checks of key-based layers, identity;
+//! - Notary Project (Notation) JWS and COSE_Sign1 envelopes attached as referrers
+//!   ([`notation`]): header and `crit` rules, algorithm bound to the leaf key, signature,
+//!   payload equal to the pinned manifest's descriptor, certificate profile, chain to the
+//!   policy's trust store, trusted identities, expiry and certificate validity at `now`.
 //!
-//! Not yet: RFC 3161 timestamps, Rekor v2 entries, Notation (its signers are parsed and resolved but never satisfied, so rules that
-//! need them refuse).
+//! Not yet: RFC 3161 timestamps (a Notation countersignature is refused as unsupported), Rekor
+//! v2 entries, Notation revocation checks (CRL/OCSP need the network).
 //!
 //! Sigstore bundles are verified by hand with the RustCrypto crates already used here
 //! (plus `x509-cert` 0.3 and `p384`) rather than with `sigstore-verify` 0.15: measured, that crate pulls
@@ -55,6 +61,7 @@ pub mod fulcio;
 pub mod json;
 pub mod keys;
 pub mod merkle;
+pub mod notation;
 pub mod policy;
 pub mod rekor;
 pub mod trusted_root;
@@ -72,8 +79,8 @@ pub use verify::{
 #[doc(hidden)]
 pub mod __fuzz {
     /// Parses bytes as a policy, a simple-signing payload, a signature manifest, a trusted
-    /// root, a PEM public key, a certificate, a Sigstore bundle and a Rekor bundle; every result
-    /// is discarded.
+    /// root, a PEM public key, a certificate, a Sigstore bundle, a Rekor bundle, Notation JWS
+    /// and COSE envelopes and a Notation trust store; every result is discarded.
     pub fn parse_all(data: &[u8]) {
         if let Ok(text) = std::str::from_utf8(data) {
             let _ = crate::PolicyFile::parse("fuzz.yaml", text);
@@ -90,6 +97,22 @@ pub mod __fuzz {
             &crate::trusted_root::TrustedRoot::default(),
             "",
             &identity,
+        );
+        let _ = crate::notation::jws::parse(data);
+        let _ = crate::notation::cose::parse(data);
+        let store = crate::notation::TrustStore {
+            kind: crate::notation::TrustStoreType::Ca,
+            certificates: Vec::new(),
+        };
+        let target = crate::notation::TargetArtifact { media_type: "", digest: "sha256:", size: 0 };
+        let identities = ["*".to_owned()];
+        for media_type in [crate::notation::MEDIA_TYPE_JWS, crate::notation::MEDIA_TYPE_COSE] {
+            let _ =
+                crate::notation::verify_envelope(media_type, data, &store, &identities, &target, 0);
+        }
+        let _ = crate::notation::TrustStore::from_pem_files(
+            crate::notation::TrustStoreType::Ca,
+            &[data.to_vec()],
         );
         let root = crate::trusted_root::TrustedRoot::default();
         if let (Ok(text), Ok(key)) = (std::str::from_utf8(data), crate::PublicKey::from_pem(data)) {

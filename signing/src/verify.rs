@@ -14,8 +14,11 @@
 //!   and Rekor bundle annotations) that passes every check of [`crate::cosign::keyless`], for
 //!   their issuer, subject and trusted root. Bundles and cosign layers are all "signatures" for
 //!   the matching above (layers first, then bundles): each counts once.
-//! - Notation signers are parsed and resolved but not verified yet: they never count as
-//!   satisfied, and the refusal says so.
+//! - Notation signers are satisfied by a Notation envelope (JWS or COSE, attached as an OCI
+//!   1.1 referrer) that passes every check of [`crate::notation`] against the signer's trust
+//!   store (type `ca`) and identities, for the pinned manifest's media type, digest and size, at
+//!   the caller's `now`. Signatures are numbered cosign layers first, then bundles, then
+//!   Notation envelopes, and the matching above treats them all alike.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +26,7 @@ use std::fmt;
 use crate::bundle::{self, BundleError, KeylessIdentity};
 use crate::cosign::{self, CosignError, Expected, MAX_LAYERS, SignatureLayer};
 use crate::keys::KeyId;
+use crate::notation::{self, NotationError, TargetArtifact, TrustStore, TrustStoreType};
 use crate::policy::{Policy, Requirement, Signer, SourceLoc};
 use crate::rekor::VerifiedEntry;
 
@@ -176,6 +180,12 @@ pub enum RefusalReason {
         /// How many.
         n_bundles: usize,
     },
+    /// Too many Notation signatures.
+    #[error("{n_signatures} Notation signatures are attached, more than the {MAX_LAYERS} accepted")]
+    TooManyNotationSignatures {
+        /// How many.
+        n_signatures: usize,
+    },
     /// The signature manifest has too many layers.
     #[error("signature manifest has {n_layers} layers, more than the {MAX_LAYERS} accepted")]
     TooManyLayers {
@@ -184,7 +194,7 @@ pub enum RefusalReason {
     },
     /// No signature at all.
     #[error(
-        "no signature found: expected a cosign signature manifest tagged {tag} with at least one layer (`cosign sign --key`), or a Sigstore bundle attached as an OCI referrer (`cosign sign`)"
+        "no signature found: expected a cosign signature manifest tagged {tag} with at least one layer (`cosign sign --key`), a Sigstore bundle attached as an OCI referrer (`cosign sign`), or a Notation signature attached as an OCI referrer (`notation sign`)"
     )]
     NoSignatures {
         /// The expected tag.
@@ -250,6 +260,10 @@ pub enum SignerProblem {
         /// Why each bundle failed.
         bundles: Vec<BundleError>,
     },
+    /// Each Notation signature failed; one error per envelope, in input order.
+    Notation(Vec<NotationError>),
+    /// A Notation signer, but no Notation signature is attached.
+    NoNotationSignatures,
     /// Its signatures verified, but only on layers already counted for other signers.
     SignatureAlreadyCounted,
     /// kit does not verify this kind of signer yet.
@@ -278,6 +292,18 @@ impl fmt::Display for SignerProblem {
                 let all: Vec<String> = layers.chain(bundles).collect();
                 f.write_str(&all.join(", "))
             }
+            SignerProblem::Notation(errors) => {
+                for (idx, err) in errors.iter().enumerate() {
+                    if idx > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "notation signature {idx}: {err}")?;
+                }
+                Ok(())
+            }
+            SignerProblem::NoNotationSignatures => {
+                f.write_str("no Notation signature is attached as an OCI referrer")
+            }
             SignerProblem::SignatureAlreadyCounted => {
                 f.write_str("its only valid signatures already count for other signers")
             }
@@ -290,9 +316,7 @@ impl fmt::Display for SignerProblem {
 
 /// Verifies one pinned input under `policy` at time `now`.
 pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<Verdict, Refusal> {
-    // Keyless signatures are checked at the time the log proves, not now; `now` is for
-    // Notation, which is not wired yet.
-    let _ = now;
+    // Keyless signatures are checked at the time the log proves; `now` is for Notation.
     let refuse = |rule: Option<String>, reason: RefusalReason| Refusal {
         image: input.image.to_owned(),
         digest: input.digest.to_owned(),
@@ -355,8 +379,15 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
     if n_bundles > MAX_LAYERS {
         return Err(refuse(Some(rule_label), RefusalReason::TooManyBundles { n_bundles }));
     }
-    // Signatures are numbered: cosign layers first, then bundles.
-    let n_signatures = n_layers + n_bundles;
+    let n_notation = input.notation.len();
+    if n_notation > MAX_LAYERS {
+        return Err(refuse(
+            Some(rule_label),
+            RefusalReason::TooManyNotationSignatures { n_signatures: n_notation },
+        ));
+    }
+    // Signatures are numbered: cosign layers first, then bundles, then Notation envelopes.
+    let n_signatures = n_layers + n_bundles + n_notation;
     if n_signatures == 0 {
         let tag = cosign::signature_tag(input.digest).unwrap_or_default();
         return Err(refuse(Some(rule_label), RefusalReason::NoSignatures { tag }));
@@ -374,6 +405,10 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
     // Verified keyless cosign layers per (signer, signature).
     let mut keyless_layers: BTreeMap<(usize, usize), cosign::keyless::VerifiedKeylessLayer> =
         BTreeMap::new();
+    // Verified Notation envelopes per (signer, signature).
+    let mut notations: BTreeMap<(usize, usize), notation::VerifiedNotation> = BTreeMap::new();
+    let target =
+        TargetArtifact { media_type: input.media_type, digest: input.digest, size: input.size };
     for (signer_idx, name) in signer_names.iter().enumerate() {
         let Some(signer) = policy.signer(name) else {
             // The parser checks every name against the signer table; refusing is the safe
@@ -437,8 +472,40 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
                     verified.push((signer_idx, ok));
                 }
             }
-            Signer::Notation { .. } => {
-                failures.insert(signer_idx, SignerProblem::NotImplemented { kind: "notation" });
+            Signer::Notation { trust_store, identities } => {
+                if n_notation == 0 {
+                    failures.insert(signer_idx, SignerProblem::NoNotationSignatures);
+                    continue;
+                }
+                // The policy checked each file's label; a bad certificate fails every envelope.
+                let store = TrustStore::from_pem_files(TrustStoreType::Ca, trust_store);
+                let mut ok = Vec::new();
+                let mut errors = Vec::new();
+                for (notation_idx, sig) in input.notation.iter().enumerate() {
+                    let result = store.clone().and_then(|store| {
+                        notation::verify_envelope(
+                            &sig.media_type,
+                            &sig.envelope,
+                            &store,
+                            identities,
+                            &target,
+                            now.0,
+                        )
+                    });
+                    match result {
+                        Ok(v) => {
+                            let sig_idx = n_layers + n_bundles + notation_idx;
+                            ok.push(sig_idx);
+                            notations.insert((signer_idx, sig_idx), v);
+                        }
+                        Err(err) => errors.push(err),
+                    }
+                }
+                if ok.is_empty() {
+                    failures.insert(signer_idx, SignerProblem::Notation(errors));
+                } else {
+                    verified.push((signer_idx, ok));
+                }
             }
         }
     }
@@ -460,12 +527,17 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
                 if let Some(l) = keyless_layer {
                     description = format!("keyless {} from {} (cosign .sig)", l.subject, l.issuer);
                 }
-                let signature = match verified_bundle {
-                    Some(b) => {
+                let verified_notation = notations.get(&(*signer_idx, *layer_idx));
+                let signature = match (verified_bundle, verified_notation) {
+                    (Some(b), _) => {
                         description = format!("keyless {} from {}", b.subject, b.issuer);
                         b.bundle_digest.clone()
                     }
-                    None => input
+                    (None, Some(n)) => {
+                        description = n.describe();
+                        n.envelope_digest.clone()
+                    }
+                    (None, None) => input
                         .cosign_layers
                         .get(*layer_idx)
                         .map(|l| l.descriptor.digest.clone())

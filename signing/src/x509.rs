@@ -186,7 +186,10 @@ impl Certificate {
     }
 
     /// The raw value of the single extension `oid`, with its criticality, or `None`.
-    fn extension(&self, oid: ObjectIdentifier) -> Result<Option<(bool, &[u8])>, X509Error> {
+    pub(crate) fn extension(
+        &self,
+        oid: ObjectIdentifier,
+    ) -> Result<Option<(bool, &[u8])>, X509Error> {
         let mut found = None;
         for ext in self.extensions() {
             if ext.extn_id == oid {
@@ -199,7 +202,7 @@ impl Certificate {
         Ok(found)
     }
 
-    fn decoded<'a, T: Decode<'a>>(
+    pub(crate) fn decoded<'a, T: Decode<'a>>(
         &'a self,
         oid: ObjectIdentifier,
         name: &str,
@@ -210,6 +213,16 @@ impl Certificate {
                 .map(Some)
                 .map_err(|e| self.error(format!("malformed {name} extension ({e})"))),
         }
+    }
+
+    /// The subject name.
+    pub fn subject(&self) -> &x509_cert::name::Name {
+        self.parsed.tbs_certificate().subject()
+    }
+
+    /// The OID of the algorithm the issuer signed this certificate with.
+    pub fn signature_algorithm_oid(&self) -> ObjectIdentifier {
+        self.parsed.signature_algorithm().oid
     }
 
     /// Whether the certificate's validity window contains `time` (Unix seconds).

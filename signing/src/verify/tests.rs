@@ -334,7 +334,7 @@ fn most_specific_rule_decides() {
         &p,
         &[],
         expect![
-            "refused: linuxkit/kernel:6.6: rule docker.io/linuxkit/*: no signature found: expected a cosign signature manifest tagged sha256-4e754abb11a302ba90efd82279ee34f55cec06b11e15917f746f610274bdb8fe.sig with at least one layer (`cosign sign --key`), or a Sigstore bundle attached as an OCI referrer (`cosign sign`)"
+            "refused: linuxkit/kernel:6.6: rule docker.io/linuxkit/*: no signature found: expected a cosign signature manifest tagged sha256-4e754abb11a302ba90efd82279ee34f55cec06b11e15917f746f610274bdb8fe.sig with at least one layer (`cosign sign --key`), a Sigstore bundle attached as an OCI referrer (`cosign sign`), or a Notation signature attached as an OCI referrer (`notation sign`)"
         ],
     );
 }
