@@ -31,6 +31,7 @@
 //!   vendor:
 //!     notation:
 //!       trust-store: [certs/vendor-root.pem]
+//!       # trust-store-type: signing-authority   # default `ca`; Notation's store types
 //!       identities: ["x509.subject: C=US, O=Vendor"]   # or ["*"]
 //! rules:
 //!   - images: [docker.io/linuxkit/*]
@@ -74,6 +75,7 @@ use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
 use crate::keys::{KeyError, KeyId, PublicKey, RsaScheme};
+use crate::notation::TrustStoreType;
 use crate::trusted_root::TrustedRoot;
 pub use pattern::{Pattern, PatternError};
 
@@ -394,8 +396,10 @@ pub enum SignerSpec {
     },
     /// Notation certificates and identities.
     Notation {
-        /// Paths of trust-store CA certificates (PEM).
+        /// Paths of trust-store certificates (PEM).
         trust_store: Vec<String>,
+        /// What the trust store holds: CAs (`notary.x509` signatures) or signing authorities.
+        trust_store_type: TrustStoreType,
         /// Trusted identities: `*` or `x509.subject: …`.
         identities: Vec<String>,
     },
@@ -471,6 +475,8 @@ pub enum Signer {
     Notation {
         /// The trust-store certificates (PEM bytes), in policy order.
         trust_store: Vec<Vec<u8>>,
+        /// What the trust store holds (Notation's `ca` or `signingAuthority` store types).
+        trust_store_type: TrustStoreType,
         /// Trusted identities.
         identities: Vec<String>,
     },
@@ -623,7 +629,15 @@ struct RawKeyless {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawNotation {
     trust_store: Vec<String>,
+    trust_store_type: Option<RawTrustStoreType>,
     identities: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum RawTrustStoreType {
+    Ca,
+    SigningAuthority,
 }
 
 #[derive(Deserialize)]
@@ -900,7 +914,7 @@ impl PolicyFile {
                             ),
                         }
                     }
-                    SignerSpec::Notation { trust_store, identities } => {
+                    SignerSpec::Notation { trust_store, trust_store_type, identities } => {
                         let mut certs = Vec::new();
                         for path in trust_store {
                             let bytes = file(path)?;
@@ -916,7 +930,11 @@ impl PolicyFile {
                             }
                             certs.push(bytes.clone());
                         }
-                        Signer::Notation { trust_store: certs, identities: identities.clone() }
+                        Signer::Notation {
+                            trust_store: certs,
+                            trust_store_type: *trust_store_type,
+                            identities: identities.clone(),
+                        }
                     }
                 };
             signers.insert(name.clone(), signer);
@@ -1044,7 +1062,15 @@ fn parse_signer(
             }
             identities.push(identity.value);
         }
-        return Ok(SignerSpec::Notation { trust_store: n.trust_store, identities });
+        let trust_store_type = match n.trust_store_type {
+            None | Some(RawTrustStoreType::Ca) => TrustStoreType::Ca,
+            Some(RawTrustStoreType::SigningAuthority) => TrustStoreType::SigningAuthority,
+        };
+        return Ok(SignerSpec::Notation {
+            trust_store: n.trust_store,
+            trust_store_type,
+            identities,
+        });
     }
     // `found == 1` above guarantees one of the three branches returned.
     Err(PolicyError::SignerKind { at: signer_at.clone(), name: name.to_owned(), found: 0 })

@@ -26,7 +26,7 @@ use std::fmt;
 use crate::bundle::{self, BundleError, KeylessIdentity};
 use crate::cosign::{self, CosignError, Expected, MAX_LAYERS, SignatureLayer};
 use crate::keys::KeyId;
-use crate::notation::{self, NotationError, TargetArtifact, TrustStore, TrustStoreType};
+use crate::notation::{self, NotationError, TargetArtifact, TrustStore};
 use crate::policy::{Policy, Requirement, Signer, SourceLoc};
 use crate::rekor::VerifiedEntry;
 
@@ -472,13 +472,13 @@ pub fn verify(policy: &Policy, input: &ImageInput<'_>, now: UnixTime) -> Result<
                     verified.push((signer_idx, ok));
                 }
             }
-            Signer::Notation { trust_store, identities } => {
+            Signer::Notation { trust_store, trust_store_type, identities } => {
                 if n_notation == 0 {
                     failures.insert(signer_idx, SignerProblem::NoNotationSignatures);
                     continue;
                 }
                 // The policy checked each file's label; a bad certificate fails every envelope.
-                let store = TrustStore::from_pem_files(TrustStoreType::Ca, trust_store);
+                let store = TrustStore::from_pem_files(*trust_store_type, trust_store);
                 let mut ok = Vec::new();
                 let mut errors = Vec::new();
                 for (notation_idx, sig) in input.notation.iter().enumerate() {

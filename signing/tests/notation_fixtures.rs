@@ -729,6 +729,25 @@ fn policy_accepts_a_notation_signature_and_records_it() {
 }
 
 #[test]
+fn policy_trust_store_type_selects_the_signing_scheme() {
+    let Some(f) = fixtures() else { return };
+    let authority = "  vendor:\n    notation:\n      trust-store: [root.pem]\n      trust-store-type: signing-authority\n      identities: [\"*\"]\n";
+    let p = policy(f, authority, "    signers: [vendor]\n");
+    // A `notary.x509.signingAuthority` envelope verifies against a signing-authority store...
+    let sigs = notation(f, &["signing-authority.jws"]);
+    let v = verify_image(&p, f, &[], &sigs).unwrap();
+    assert_eq!(v.satisfied_by[0].signature, sha256(&sigs[0].envelope));
+    // ...which does not accept a `notary.x509` envelope, and a `ca` store (the default) refuses
+    // the signing-authority one.
+    let refusal =
+        verify_image(&p, f, &[], &notation(f, &["good-es256.jws"])).unwrap_err().to_string();
+    assert!(refusal.contains("vendor (notation certificate): notation signature 0:"), "{refusal}");
+    let p = policy(f, NOTARY_ANY, "    signers: [anyone]\n");
+    let refusal = verify_image(&p, f, &[], &sigs).unwrap_err().to_string();
+    assert!(refusal.contains("needs a `signingAuthority` trust store"), "{refusal}");
+}
+
+#[test]
 fn policy_refusal_names_each_notation_signature() {
     let Some(f) = fixtures() else { return };
     let p = policy(f, NOTARY, "    signers: [vendor]\n");
