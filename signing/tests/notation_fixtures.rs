@@ -15,8 +15,10 @@
 // `Refusal` is large by design (it carries context); see the library's lib.rs.
 #![allow(clippy::result_large_err)]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -30,6 +32,7 @@ use signing::notation::{
 };
 use signing::x509::X509Error;
 use signing::{ImageInput, NotationSignature, PolicyFile, UnixTime};
+use support::{ci, npm_prefix, read_files, repo_root, run};
 
 struct Fixtures {
     files: BTreeMap<String, Vec<u8>>,
@@ -42,10 +45,6 @@ struct Fixtures {
     now: i64,
 }
 
-fn ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
 #[allow(clippy::print_stderr)]
 fn skip(why: &str) -> Option<&'static Fixtures> {
     assert!(!ci(), "CI is set, so the Notation fixtures must be generated: {why}");
@@ -53,38 +52,10 @@ fn skip(why: &str) -> Option<&'static Fixtures> {
     None
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
-    match cmd.output() {
-        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
-        Ok(o) => Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr))),
-        Err(e) => Err(format!("{cmd:?} did not run: {e}")),
-    }
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-#[allow(clippy::print_stderr)]
 fn generate() -> Result<Fixtures, String> {
-    let node = run(Command::new("node").arg("--version"))?;
-    let npm = run(Command::new("npm").arg("--version"))?;
+    let prefix = npm_prefix()?;
     let openssl = run(Command::new("openssl").arg("version"))?;
-    eprintln!("using node {node}, npm {npm}, {openssl}");
-    let pins = repo_root().join("testdata/signing/fixtures-npm");
-    let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signing-fixtures-npm");
-    std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
-    let lock = std::fs::read(pins.join("package-lock.json")).map_err(|e| e.to_string())?;
-    let stamp = prefix.join("installed-lock.json");
-    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(pins.join(file), prefix.join(file)).map_err(|e| e.to_string())?;
-        }
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"])
-            .current_dir(&prefix))?;
-        std::fs::write(&stamp, &lock).map_err(|e| e.to_string())?;
-    }
+    eprintln!("using {openssl}");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("signing-notation-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
@@ -94,14 +65,7 @@ fn generate() -> Result<Fixtures, String> {
         .arg("--out")
         .arg(&out)
         .env("KIT_NODE_PREFIX", &prefix))?;
-    let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(&out).map_err(|e| e.to_string())? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        if entry.path().is_file() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            files.insert(name, std::fs::read(entry.path()).map_err(|e| e.to_string())?);
-        }
-    }
+    let files = read_files(&out)?;
     let read = |p: &str| std::fs::read(out.join(p)).map_err(|e| e.to_string());
     let root_pem = read("pki/root.pem")?;
     let rogue_root_pem = read("pki/rogue-root.pem")?;

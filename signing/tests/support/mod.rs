@@ -1,7 +1,7 @@
-//! Shared by the keyless fixture tests: runs `testdata/signing/make-bundle.mjs` once per test
-//! binary (after `npm ci` of `testdata/signing/fixtures-npm/` into Cargo's target tmpdir) and
-//! hands out the generated files. Without node or npm the tests print why and pass; with `CI`
-//! set they fail.
+//! Shared by the fixture tests: the node/npm harness ([`npm_prefix`]: `npm ci` of
+//! `testdata/signing/fixtures-npm/` into Cargo's target tmpdir) and, for the keyless tests, the
+//! files `testdata/signing/make-bundle.mjs` generates, once per test binary. Without node or
+//! npm the tests print why and pass; with `CI` set they fail.
 
 #![allow(dead_code)]
 
@@ -35,7 +35,8 @@ fn skip(why: &str) -> Option<&'static Fixtures> {
     None
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
+/// Runs a command, returning its trimmed stdout, or why it failed.
+pub fn run(cmd: &mut Command) -> Result<String, String> {
     match cmd.output() {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
         Ok(o) => Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr))),
@@ -43,12 +44,15 @@ fn run(cmd: &mut Command) -> Result<String, String> {
     }
 }
 
-fn repo_root() -> PathBuf {
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The folder where `npm ci` ran with the pinned `testdata/signing/fixtures-npm/` (done once
+/// per lockfile content, under Cargo's target tmpdir): the fixture generators' `KIT_NODE_PREFIX`.
 #[allow(clippy::print_stderr)]
-fn generate() -> Result<Fixtures, String> {
+pub fn npm_prefix() -> Result<PathBuf, String> {
     let node = run(Command::new("node").arg("--version"))?;
     let npm = run(Command::new("npm").arg("--version"))?;
     eprintln!("using node {node}, npm {npm}");
@@ -66,6 +70,24 @@ fn generate() -> Result<Fixtures, String> {
             .current_dir(&prefix))?;
         std::fs::write(&stamp, &lock).map_err(|e| e.to_string())?;
     }
+    Ok(prefix)
+}
+
+/// Reads every regular file directly in `dir`, by name.
+pub fn read_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if entry.path().is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            files.insert(name, std::fs::read(entry.path()).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(files)
+}
+
+fn generate() -> Result<Fixtures, String> {
+    let prefix = npm_prefix()?;
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("signing-bundles-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
@@ -82,12 +104,7 @@ fn generate() -> Result<Fixtures, String> {
         .arg("--artifact")
         .arg(&manifest)
         .env("KIT_NODE_PREFIX", &prefix))?;
-    let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(&bundles).map_err(|e| e.to_string())? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        files.insert(name, std::fs::read(entry.path()).map_err(|e| e.to_string())?);
-    }
+    let files = read_files(&bundles)?;
     let _ = std::fs::remove_dir_all(&out);
     let meta: Value = serde_json::from_slice(&files["meta.json"]).map_err(|e| e.to_string())?;
     let text = |k: &str| meta[k].as_str().unwrap_or_default().to_owned();
