@@ -20,7 +20,6 @@ use formats::tree::{Content, ContentSource, Meta, Node, NodeKind, Tree};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::fetch::{self, PullPolicy, Registry};
-use crate::linuxkit::input::Assembly;
 use crate::linuxkit::oci_volume::{self, OciVolumeLayout};
 use crate::linuxkit::{self, AssembleOptions, Assembled, HostFiles, ImageMap};
 use crate::lock::{Lockfile, resolve_locked};
@@ -206,12 +205,11 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         images.insert(input.written, image);
     }
 
-    let assembly = Assembly::from(config);
     let content = BuildContent { layers, blobs: request.cache.layout().clone() };
     let image_map = ImageMap { images, source: content, oci_volumes };
     let options =
         AssembleOptions { epoch: request.epoch, arch: request.platform.architecture.clone() };
-    let assembled = linuxkit::assemble(&assembly, &image_map, request.host, &options)?;
+    let assembled = linuxkit::assemble(config, &image_map, request.host, &options)?;
     let outputs = write_outputs(&assembled, &image_map.source, request)?;
     Ok(BuildReport { images: reports, outputs })
 }

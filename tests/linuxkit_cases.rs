@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use formats::tree::{Content, NoBlobs, NodeKind, Tree};
 use kit::config::{self, SourceFile};
-use kit::linuxkit::input::Assembly;
 use kit::linuxkit::{AssembleOptions, HostFiles, ImageMap, ResolvedImage, assemble};
 use kit::oci::spec::ContainerConfig;
 use kit::reference::Reference;
@@ -52,8 +51,8 @@ fn build(dir: &Path) -> Result<Tree, String> {
     }
     let images = ImageMap { images, source: NoBlobs, oci_volumes: BTreeMap::new() };
     let options = AssembleOptions { epoch: 1492533000, arch: "amd64".into() };
-    let assembled = assemble(&Assembly::from(&config), &images, &NoHost, &options)
-        .map_err(|error| error_chain(&error))?;
+    let assembled =
+        assemble(&config, &images, &NoHost, &options).map_err(|error| error_chain(&error))?;
     Ok(assembled.root)
 }
 

@@ -15,7 +15,6 @@ use std::path::PathBuf;
 
 use formats::tree::{Content, NodeKind, Tree};
 use kit::config::{self, SourceFile};
-use kit::linuxkit::input::Assembly;
 use kit::linuxkit::{AssembleOptions, HostFiles, Images, ResolvedImage, assemble};
 use kit::oci::{ImageSource, OciLayout, Platform};
 use kit::tree::{LayerFiles, merge_image};
@@ -183,7 +182,7 @@ fn real_fixture_images_assemble_like_linuxkit() {
     let images = Layered { images, layers };
     let host = Host(config.metadata_yaml().into_bytes());
     let options = AssembleOptions { epoch: 1492533000, arch: "amd64".into() };
-    let assembled = assemble(&Assembly::from(&config), &images, &host, &options).unwrap();
+    let assembled = assemble(&config, &images, &host, &options).unwrap();
 
     let mut expected = oracle_entries();
     let etc = expected.get_mut("etc").unwrap();

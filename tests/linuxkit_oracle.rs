@@ -14,7 +14,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use formats::tree::{BlobRange, Content, Dir, Meta, NoBlobs, Node, NodeKind, Tree};
-use kit::linuxkit::input::{Assembly, FileEntry, ImageConfig, ImageDefaults, ImageObject, Kernel};
+use kit::config::{Config, File, Image, ImageConfig, ImageRef, InitImage, Kernel, Location};
+use kit::linuxkit::spec::ImageDefaults;
 use kit::linuxkit::{AssembleOptions, HostFiles, ImageMap, ResolvedImage, assemble};
 
 const LAYER_TIME: i64 = 1704067200;
@@ -209,18 +210,23 @@ fn images() -> ImageMap<NoBlobs> {
 }
 
 /// fixture.yml as assembly input.
-fn fixture() -> Assembly {
-    let lk = |name: &str| format!("localhost:5000/lkfix/{name}");
-    Assembly {
+fn fixture() -> Config {
+    let lk = |name: &str| {
+        let written = format!("localhost:5000/lkfix/{name}");
+        ImageRef { reference: written.parse().unwrap(), written }
+    };
+    let init = |name: &str| InitImage { image: lk(name), location: Location::default() };
+    Config {
         kernel: Some(Kernel {
             image: Some(lk("kernel:6.1")),
-            cmdline: "console=ttyS0 console=tty0".into(),
+            cmdline: Some("console=ttyS0 console=tty0".into()),
             ..Kernel::default()
         }),
-        init: vec![lk("busybox:1.35"), lk("init:1")],
-        onboot: vec![ImageObject {
+        init: vec![init("busybox:1.35"), init("init:1")],
+        onboot: vec![Image {
             name: "sysctl".into(),
             image: lk("busybox:1.35"),
+            location: Location::default(),
             config: ImageConfig {
                 command: Some(strings(&["/bin/sh", "-c", "echo onboot; sysctl -a >/dev/null"])),
                 capabilities: Some(strings(&["CAP_SYS_ADMIN"])),
@@ -229,30 +235,27 @@ fn fixture() -> Assembly {
                 ..ImageConfig::default()
             },
         }],
-        services: vec![ImageObject {
+        services: vec![Image {
             name: "hello".into(),
             image: lk("svc:1"),
+            location: Location::default(),
             config: ImageConfig { env: Some(strings(&["HELLO=world"])), ..ImageConfig::default() },
         }],
         files: vec![
-            FileEntry {
+            File {
                 path: "etc/lkfix/motd".into(),
                 contents: Some("hello from the files section\n".into()),
                 mode: Some("0644".into()),
-                ..FileEntry::default()
+                ..File::default()
             },
-            FileEntry {
-                path: "etc/lkfix/empty-dir".into(),
-                directory: true,
-                ..FileEntry::default()
-            },
-            FileEntry {
+            File { path: "etc/lkfix/empty-dir".into(), directory: Some(true), ..File::default() },
+            File {
                 path: "etc/linuxkit-config".into(),
                 metadata: Some("yaml".into()),
-                ..FileEntry::default()
+                ..File::default()
             },
         ],
-        ..Assembly::default()
+        ..Config::default()
     }
 }
 

@@ -446,7 +446,7 @@ pub struct Trust {
 }
 
 /// An entry of `files`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct File {
     /// `path` (a leading `/` is allowed and stripped by the builder).
     pub path: String,
@@ -497,7 +497,7 @@ pub enum MetadataFormat {
 }
 
 /// An entry of `volumes`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Volume {
     /// `name`: `^[a-z0-9_-]+$`, unique.
     pub name: String,

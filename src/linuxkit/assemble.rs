@@ -20,13 +20,14 @@ use std::sync::Arc;
 
 use formats::tree::{Content, ContentSource, Dir, Meta, Node, NodeKind, Tree};
 
+use crate::config::{self, ImageConfig, VolumeFormat};
 use crate::linuxkit::files::apply_files;
-use crate::linuxkit::input::{Assembly, ImageConfig, ImageDefaults, ImageObject};
 use crate::linuxkit::kernel::kernel_parts;
 use crate::linuxkit::oci_volume::{self, OciVolumeLayout};
 use crate::linuxkit::rewrite::{Resolv, rewrite_image};
 use crate::linuxkit::spec::{
-    IdMap, VolumeRef, config_to_oci, id_map, render, rewrite_volume_binds, rootfs_mounts,
+    IdMap, ImageDefaults, VolumeRef, config_to_oci, id_map, render, rewrite_volume_binds,
+    rootfs_mounts,
 };
 use crate::linuxkit::{Error, HostFiles, place};
 
@@ -70,13 +71,13 @@ impl ResolvedImage {
             },
             None => ImageDefaults::default(),
         };
-        let label =
-            match defaults.labels.get(CONFIG_LABEL).filter(|text| !text.is_empty()) {
-                Some(text) => Some(ImageConfig::from(&crate::config::parse_label(text).map_err(
-                    |errors| Error::Label { image: name.clone(), message: errors.to_string() },
-                )?)),
-                None => None,
-            };
+        let label = match defaults.labels.get(CONFIG_LABEL).filter(|text| !text.is_empty()) {
+            Some(text) => Some(config::parse_label(text).map_err(|errors| Error::Label {
+                image: name.clone(),
+                message: errors.to_string(),
+            })?),
+            None => None,
+        };
         Ok(ResolvedImage { name, tree, config: defaults, label })
     }
 }
@@ -154,9 +155,10 @@ pub struct Assembled {
     pub ucode: Option<Content>,
 }
 
-/// Builds LinuxKit's root layout for `config` from `images`.
+/// Builds LinuxKit's root layout for `config` from `images` (looked up by the references as
+/// written in `config`).
 pub fn assemble(
-    config: &Assembly,
+    config: &config::Config,
     images: &dyn Images,
     host: &dyn HostFiles,
     options: &AssembleOptions,
@@ -177,18 +179,18 @@ pub fn assemble(
     if let Some(kernel) = &config.kernel
         && let Some(reference) = &kernel.image
     {
-        let image = lookup(reference, "kernel")?;
+        let image = lookup(&reference.written, "kernel")?;
         let parts = kernel_parts(kernel, &image.name, &image.tree, source, epoch)?;
         place::overlay(&mut root.root, parts.root);
         assembled_kernel = Some(parts.kernel);
         ucode = parts.ucode;
-        cmdline = kernel.cmdline.clone();
+        cmdline = kernel.cmdline.clone().unwrap_or_default();
     }
 
     let mut apk_databases = Vec::new();
-    for (index, reference) in config.init.iter().enumerate() {
+    for (index, init) in config.init.iter().enumerate() {
         let location = format!("init[{index}]");
-        let image = lookup(reference, &location)?;
+        let image = lookup(&init.image.written, &location)?;
         let origin = place::origin(&image.name, &location);
         let entries = rewrite_image(&image.tree, Resolv::Symlink, epoch, &origin, b"");
         if let Some(Node { kind: NodeKind::File(content), .. }) = dir_get(&entries, APK_INSTALLED) {
@@ -229,15 +231,15 @@ pub fn assemble(
         let base = format!("containers/volumes/{}", volume.name);
         let lower = format!("{base}/lower");
         let content = match &volume.image {
-            Some(reference) if volume.oci_format => {
+            Some(reference) if volume.format == Some(VolumeFormat::Oci) => {
                 let layout =
                     images.oci_volume(&volume.name).ok_or_else(|| Error::VolumeOciNotProvided {
                         volume: volume.name.clone(),
-                        image: reference.clone(),
+                        image: reference.written.clone(),
                     })?;
                 VolumeContent::Layout(layout)
             }
-            Some(reference) => VolumeContent::Filesystem(lookup(reference, &location)?),
+            Some(reference) => VolumeContent::Filesystem(lookup(&reference.written, &location)?),
             None => VolumeContent::Blank,
         };
         let source_name = match &content {
@@ -297,7 +299,10 @@ pub fn assemble(
     let volumes: Vec<VolumeRef> = config
         .volumes
         .iter()
-        .map(|volume| VolumeRef { name: volume.name.clone(), readonly: volume.readonly })
+        .map(|volume| VolumeRef {
+            name: volume.name.clone(),
+            readonly: volume.readonly.unwrap_or(false),
+        })
         .collect();
     let mut extracted: BTreeMap<String, String> = BTreeMap::new();
     let sections = [
@@ -308,7 +313,7 @@ pub fn assemble(
     for (section, list, numbered) in sections {
         for (index, object) in list.iter().enumerate() {
             let location = format!("{section}[{index}]");
-            let image = lookup(&object.image, &location)?;
+            let image = lookup(&object.image.written, &location)?;
             let bundle_name =
                 if numbered { format!("{index:03}-{}", object.name) } else { object.name.clone() };
             let prefix = format!("containers/{section}/{bundle_name}");
@@ -317,7 +322,7 @@ pub fn assemble(
                 |source| Error::InImage {
                     location: location.clone(),
                     name: object.name.clone(),
-                    image: object.image.clone(),
+                    image: object.image.written.clone(),
                     source: Box::new(source),
                 },
             )?;
@@ -340,7 +345,7 @@ impl Bundle<'_> {
     fn write(
         &self,
         root: &mut Dir,
-        object: &ImageObject,
+        object: &config::Image,
         image: &ResolvedImage,
         ids: &IdMap,
         volumes: &[VolumeRef],
@@ -430,8 +435,10 @@ mod tests {
     use formats::tree::NoBlobs;
 
     use super::*;
-    use crate::linuxkit::input::{FileEntry, Id, ImageConfig, Kernel, VolumeEntry};
-    use crate::linuxkit::testutil::{dump_dir, dump_dir_with_origin, tree_from_text};
+    use crate::config::{Config, File, Id, Kernel, Volume};
+    use crate::linuxkit::testutil::{
+        dump_dir, dump_dir_with_origin, image_ref, init, object, tree_from_text,
+    };
 
     struct Host;
 
@@ -467,7 +474,7 @@ mod tests {
         }
     }
 
-    fn run(config: &Assembly, images: &ImageMap<NoBlobs>) -> Result<Assembled, Error> {
+    fn run(config: &Config, images: &ImageMap<NoBlobs>) -> Result<Assembled, Error> {
         assemble(config, images, &Host, &AssembleOptions { epoch: 1000, arch: "amd64".into() })
     }
 
@@ -483,7 +490,7 @@ mod tests {
     }
 
     /// Dumps the subtree at `path` (origins included) or the error.
-    fn check(config: &Assembly, images: &ImageMap<NoBlobs>, path: &str, expect: Expect) {
+    fn check(config: &Config, images: &ImageMap<NoBlobs>, path: &str, expect: Expect) {
         let text = match run(config, images) {
             Ok(assembled) => match assembled.root.get(path.as_bytes()).map(|node| &node.kind) {
                 Some(NodeKind::Dir(entries)) => mask_json_sizes(&dump_dir_with_origin(entries)),
@@ -519,15 +526,11 @@ mod tests {
         //- /lib/y mode=0644 mtime=5 hardlink=lib/x
         ";
 
-    fn object(name: &str, image: &str, config: ImageConfig) -> ImageObject {
-        ImageObject { name: name.into(), image: image.into(), config }
-    }
-
     #[test]
     fn duplicate_images_are_extracted_once() {
         // onboot[0] read-only extracts into its rootfs/; onshutdown[0] (writable) overlays it;
         // services[0] uses another image and gets its own lower/.
-        let config = Assembly {
+        let config = Config {
             onboot: vec![object(
                 "first",
                 "small",
@@ -603,13 +606,13 @@ mod tests {
 
     #[test]
     fn volumes_blank_and_from_image() {
-        let config = Assembly {
+        let config = Config {
             volumes: vec![
-                VolumeEntry { name: "blank".into(), ..Default::default() },
-                VolumeEntry {
+                Volume { name: "blank".into(), ..Default::default() },
+                Volume {
                     name: "data".into(),
-                    image: Some("small".into()),
-                    readonly: true,
+                    image: Some(image_ref("small")),
+                    readonly: Some(true),
                     ..Default::default()
                 },
             ],
@@ -676,7 +679,7 @@ mod tests {
             ]],
         );
         let mut oci = config.clone();
-        oci.volumes[1].oci_format = true;
+        oci.volumes[1].format = Some(VolumeFormat::Oci);
         check(
             &oci,
             &images,
@@ -691,22 +694,19 @@ mod tests {
     fn oci_volume_layout_is_placed_under_lower() {
         use crate::digest::Digest;
         use crate::oci::spec::Descriptor;
-        let config = Assembly {
-            volumes: vec![VolumeEntry {
+        let config = Config {
+            volumes: vec![Volume {
                 name: "data".into(),
-                image: Some("small".into()),
-                readonly: true,
-                oci_format: true,
-                platforms: Vec::new(),
+                image: Some(image_ref("small")),
+                readonly: Some(true),
+                format: Some(VolumeFormat::Oci),
+                ..Default::default()
             }],
-            services: vec![ImageObject {
-                name: "svc".into(),
-                image: "small".into(),
-                config: ImageConfig {
-                    binds: Some(vec!["data:/data:ro".into()]),
-                    ..Default::default()
-                },
-            }],
+            services: vec![object(
+                "svc",
+                "small",
+                ImageConfig { binds: Some(vec!["data:/data:ro".into()]), ..Default::default() },
+            )],
             ..Default::default()
         };
         let config_blob = Descriptor::new("c", Digest::sha256(b"config"), 6);
@@ -793,7 +793,7 @@ mod tests {
 
     #[test]
     fn init_images_merge_at_root_and_union_apk_databases() {
-        let config = Assembly { init: vec!["a".into(), "b".into()], ..Default::default() };
+        let config = Config { init: vec![init("a"), init("b")], ..Default::default() };
         let images = images(vec![
             image(
                 "a",
@@ -896,14 +896,15 @@ mod tests {
         (name, resolved)
     }
 
-    fn kernel(tar: Option<&str>, ucode: Option<&str>, binary: Option<&str>) -> Assembly {
-        Assembly {
+    fn kernel(tar: Option<&str>, ucode: Option<&str>, binary: Option<&str>) -> Config {
+        Config {
             kernel: Some(Kernel {
-                image: Some("kernel".into()),
-                cmdline: "console=ttyS0".into(),
+                image: Some(image_ref("kernel")),
+                cmdline: Some("console=ttyS0".into()),
                 binary: binary.map(str::to_string),
                 tar: tar.map(str::to_string),
                 ucode: ucode.map(str::to_string),
+                ..Default::default()
             }),
             ..Default::default()
         }
@@ -978,16 +979,16 @@ mod tests {
             matches!(assembled.kernel, Some(Content::Inline(ref data)) if &data[..] == b"ignored\n")
         );
         check(
-            &Assembly { init: vec!["nope".into()], ..Default::default() },
+            &Config { init: vec![init("nope")], ..Default::default() },
             &without_tar,
             "",
             expect!["error: init[0]: image nope was not provided to assembly"],
         );
     }
 
-    fn files(entries: Vec<FileEntry>) -> Assembly {
-        Assembly {
-            init: vec!["base".into()],
+    fn files(entries: Vec<File>) -> Config {
+        Config {
+            init: vec![init("base")],
             services: vec![object("web", "base", ImageConfig::default())],
             files: entries,
             ..Default::default()
@@ -1009,54 +1010,38 @@ mod tests {
     fn files_section_rules() {
         let config = files(vec![
             // New parents get the file's mode plus x, and its owner; existing ones are kept.
-            FileEntry {
+            File {
                 path: "/usr/share/new/deep/file".into(),
                 contents: Some("c".into()),
                 mode: Some("0640".into()),
                 uid: Some(Id::Name("web".into())),
                 ..Default::default()
             },
-            FileEntry { path: "opt/dir".into(), directory: true, ..Default::default() },
-            FileEntry {
-                path: "opt/link".into(),
-                symlink: Some("/target".into()),
-                ..Default::default()
-            },
-            FileEntry {
+            File { path: "opt/dir".into(), directory: Some(true), ..Default::default() },
+            File { path: "opt/link".into(), symlink: Some("/target".into()), ..Default::default() },
+            File {
                 path: "opt/src".into(),
                 source: Some("present.txt".into()),
                 ..Default::default()
             },
-            FileEntry {
+            File {
                 path: "opt/skipped".into(),
                 source: Some("absent".into()),
-                optional: true,
+                optional: Some(true),
                 ..Default::default()
             },
-            FileEntry {
-                path: "opt/meta".into(),
-                metadata: Some("json".into()),
-                ..Default::default()
-            },
-            FileEntry {
-                path: "opt/empty".into(),
-                contents: Some(String::new()),
-                ..Default::default()
-            },
+            File { path: "opt/meta".into(), metadata: Some("json".into()), ..Default::default() },
+            File { path: "opt/empty".into(), contents: Some(String::new()), ..Default::default() },
             // A directory entry over an existing directory sets its metadata, keeps its content.
-            FileEntry {
+            File {
                 path: "usr/share".into(),
-                directory: true,
+                directory: Some(true),
                 mode: Some("0711".into()),
                 gid: Some(Id::Number(7)),
                 ..Default::default()
             },
             // A parent that is a symlink in the image becomes a directory, as extraction does.
-            FileEntry {
-                path: "var/run/pid".into(),
-                contents: Some("1".into()),
-                ..Default::default()
-            },
+            File { path: "var/run/pid".into(), contents: Some("1".into()), ..Default::default() },
         ]);
         let images = base();
         let assembled = run(&config, &images).unwrap();
@@ -1095,13 +1080,13 @@ mod tests {
     fn files_section_errors() {
         let images = base();
         let cases = [
-            (FileEntry::default(), "error: files[0] (): did not specify path for file"),
+            (File::default(), "error: files[0] (): did not specify path for file"),
             (
-                FileEntry { path: "a".into(), ..Default::default() },
+                File { path: "a".into(), ..Default::default() },
                 "error: files[0] (a): contents of file not specified: expected contents, source, metadata, symlink or directory",
             ),
             (
-                FileEntry {
+                File {
                     path: "a".into(),
                     source: Some("x".into()),
                     metadata: Some("yaml".into()),
@@ -1110,7 +1095,7 @@ mod tests {
                 "error: files[0] (a): specified both source and metadata",
             ),
             (
-                FileEntry {
+                File {
                     path: "a".into(),
                     contents: Some("x".into()),
                     source: Some("x".into()),
@@ -1119,7 +1104,7 @@ mod tests {
                 "error: files[0] (a): specified both contents and source",
             ),
             (
-                FileEntry {
+                File {
                     path: "a".into(),
                     symlink: Some("/x".into()),
                     metadata: Some("yaml".into()),
@@ -1128,29 +1113,29 @@ mod tests {
                 "error: files[0] (a): specified both contents and metadata",
             ),
             (
-                FileEntry {
+                File {
                     path: "a".into(),
-                    directory: true,
+                    directory: Some(true),
                     contents: Some("x".into()),
                     ..Default::default()
                 },
                 "error: files[0] (a): specified both directory and contents",
             ),
             (
-                FileEntry { path: "a".into(), source: Some("absent".into()), ..Default::default() },
+                File { path: "a".into(), source: Some("absent".into()), ..Default::default() },
                 "error: files[0] (a): source \"absent\" does not exist (set `optional: true` to skip it)",
             ),
             (
-                FileEntry {
+                File {
                     path: "a".into(),
                     source: Some("unreadable".into()),
-                    optional: true,
+                    optional: Some(true),
                     ..Default::default()
                 },
                 "error: files[0] (a): cannot read source \"unreadable\": denied",
             ),
             (
-                FileEntry {
+                File {
                     path: "a".into(),
                     contents: Some("x".into()),
                     mode: Some("644a".into()),
@@ -1159,7 +1144,7 @@ mod tests {
                 "error: files[0] (a): cannot parse file mode \"644a\": expected an octal string such as \"0644\"",
             ),
             (
-                FileEntry {
+                File {
                     path: "a".into(),
                     contents: Some("x".into()),
                     gid: Some(Id::Name("db".into())),

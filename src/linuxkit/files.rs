@@ -19,14 +19,14 @@ use std::sync::Arc;
 
 use formats::tree::{Content, Dir, Meta, Node, NodeKind};
 
-use crate::linuxkit::input::FileEntry;
+use crate::config::File;
 use crate::linuxkit::spec::{IdMap, numeric_id};
 use crate::linuxkit::{Error, HostFiles, place};
 
 /// Applies the `files` entries to `root`.
 pub fn apply_files(
     root: &mut Dir,
-    files: &[FileEntry],
+    files: &[File],
     ids: &IdMap,
     host: &dyn HostFiles,
     epoch: i64,
@@ -44,7 +44,7 @@ pub fn apply_files(
 
 fn apply_file(
     root: &mut Dir,
-    file: &FileEntry,
+    file: &File,
     location: &str,
     ids: &IdMap,
     host: &dyn HostFiles,
@@ -54,7 +54,8 @@ fn apply_file(
         return Err(Error::FilePathMissing);
     }
     let path = file.path.strip_prefix('/').unwrap_or(&file.path);
-    let default_mode = if file.directory { 0o700 } else { 0o600 };
+    let directory = file.directory == Some(true);
+    let default_mode = if directory { 0o700 } else { 0o600 };
     let mode = match file.mode.as_deref() {
         None | Some("") => default_mode,
         Some(text) => parse_mode(text).ok_or_else(|| Error::FileMode { mode: text.to_string() })?,
@@ -66,7 +67,7 @@ fn apply_file(
     let source = file.source.as_deref().filter(|s| !s.is_empty());
     let metadata = file.metadata.as_deref().filter(|m| !m.is_empty());
     let mut contents = file.contents.as_ref().map(|text| text.as_bytes().to_vec());
-    if !file.directory && symlink.is_none() && file.contents.is_none() {
+    if !directory && symlink.is_none() && file.contents.is_none() {
         match (source, metadata) {
             (None, None) => return Err(Error::FileContentsMissing),
             (Some(_), Some(_)) => {
@@ -74,7 +75,7 @@ fn apply_file(
             }
             (Some(source), None) => match host.read_source(source) {
                 Ok(Some(bytes)) => contents = Some(bytes),
-                Ok(None) if file.optional => return Ok(()),
+                Ok(None) if file.optional == Some(true) => return Ok(()),
                 Ok(None) => {
                     return Err(Error::FileSourceMissing { source_path: source.to_string() });
                 }
@@ -97,7 +98,7 @@ fn apply_file(
             return Err(Error::FileKindConflict { kinds: "contents and source" });
         }
     }
-    if file.directory && file.contents.is_some() {
+    if directory && file.contents.is_some() {
         return Err(Error::FileKindConflict { kinds: "directory and contents" });
     }
 
@@ -109,7 +110,7 @@ fn apply_file(
     };
     let dir = place::dir_at(root, parents, &parent_meta, &origin);
     let meta = Meta { uid, gid, ..Meta::new(mode & 0o7777, epoch) };
-    let kind = if file.directory {
+    let kind = if directory {
         NodeKind::Dir(Dir::new())
     } else if let Some(target) = symlink {
         NodeKind::Symlink(target.as_bytes().to_vec())

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use formats::tree::{BlobRange, Content, ContentSource, Dir, Meta, Node, NodeKind, Origin, Tree};
 
-use crate::linuxkit::input::Kernel;
+use crate::config::Kernel;
 use crate::linuxkit::{Error, place};
 
 /// What the kernel section contributes.
@@ -66,7 +66,7 @@ pub fn kernel_parts(
     boot.insert(
         b"cmdline".to_vec(),
         Node {
-            kind: NodeKind::File(inline(kernel.cmdline.as_bytes())),
+            kind: NodeKind::File(inline(kernel.cmdline.as_deref().unwrap_or_default().as_bytes())),
             meta: Meta::new(0o644, epoch),
             origin: origin.clone(),
         },

@@ -2,7 +2,8 @@
 //!
 //! * [`spec`] mirrors LinuxKit's `ConfigToOCI` and writes `config.json`/`runtime.json` bytes
 //!   exactly as LinuxKit's Go encoder does ([`gojson`]).
-//! * [`input`] holds the configuration types assembly reads.
+//! * Assembly reads the configuration model ([`crate::config`]) directly; [`from_config`] turns
+//!   its nested values into the runtime-spec types with Go's zero values.
 //! * [`assemble`] builds the whole root tree: kernel ([`kernel`]), init images, volumes
 //!   (`format: oci` ones laid out by [`oci_volume`]),
 //!   bundles (with the image rewrite rules of [`rewrite`]) and the files section ([`files`]).
@@ -14,7 +15,6 @@ pub mod assemble;
 pub mod files;
 pub mod from_config;
 pub mod gojson;
-pub mod input;
 pub mod kernel;
 pub mod oci_volume;
 pub mod place;
@@ -104,12 +104,6 @@ pub enum Error {
     UnknownId {
         /// The name as written.
         id: String,
-    },
-    /// A numeric uid or gid does not fit in 32 bits.
-    #[error("id {id} out of range: expected 0 to 4294967295")]
-    IdOutOfRange {
-        /// The number as written.
-        id: i64,
     },
     /// A device mode is missing or not an octal number.
     #[error(

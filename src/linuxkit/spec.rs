@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::config::{self, Id, ImageConfig};
 use crate::linuxkit::Error;
+use crate::linuxkit::from_config::id_mappings;
 use crate::linuxkit::gojson;
-use crate::linuxkit::input::{Device, Id, ImageConfig, ImageDefaults, Interface, Runtime};
 
 /// The runtime-spec version LinuxKit writes.
 pub const OCI_VERSION: &str = "1.2.1";
@@ -37,6 +38,22 @@ pub const RLIMIT_NAMES: [&str; 16] = crate::config::KNOWN_RLIMITS;
 /// Container names mapped to the numeric ids `uid: name` resolves to (100, 101, ... over onboot,
 /// onshutdown, then services, in YAML order; a repeated onboot name keeps the later id).
 pub type IdMap = BTreeMap<String, u32>;
+
+/// The parts of an OCI image configuration (`config` object) that LinuxKit reads: the last
+/// source in the precedence YAML > `org.mobyproject.config` label > image configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageDefaults {
+    /// `Env`.
+    pub env: Option<Vec<String>>,
+    /// `Entrypoint`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `Cmd`.
+    pub cmd: Option<Vec<String>>,
+    /// `WorkingDir`.
+    pub working_dir: Option<String>,
+    /// `Labels`, including `org.mobyproject.config`.
+    pub labels: BTreeMap<String, String>,
+}
 
 /// A volume as binds and mounts see it: its name and whether it is read-only.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,8 +170,8 @@ pub struct Root {
     pub readonly: bool,
 }
 
-/// runtime-spec `Mount`; also the input type of `mounts` and `runtime.mounts`, where an empty
-/// string means "not set" as in Go.
+/// runtime-spec `Mount`; configured `mounts` and `runtime.mounts` are converted into it
+/// ([`crate::linuxkit::from_config`]), an absent value becoming the empty string as in Go.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Mount {
     /// `destination`.
@@ -474,6 +491,23 @@ pub struct BindNsPaths {
     pub uts: String,
 }
 
+/// A `runtime.json` `interfaces` entry (LinuxKit's `moby.Interface`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    /// Interface name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Link type to create (`veth`, ...).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub add: String,
+    /// Peer name for `veth`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub peer: String,
+    /// Create in the root namespace, then move.
+    #[serde(rename = "createInRoot")]
+    pub create_in_root: bool,
+}
+
 fn is_false(value: &bool) -> bool {
     !*value
 }
@@ -495,9 +529,7 @@ pub fn id_map<'a>(names: impl IntoIterator<Item = &'a str>) -> IdMap {
 pub fn numeric_id(id: Option<&Id>, ids: &IdMap) -> Result<u32, Error> {
     match id {
         None => Ok(0),
-        Some(Id::Number(number)) => {
-            u32::try_from(*number).map_err(|_| Error::IdOutOfRange { id: *number })
-        }
+        Some(Id::Number(number)) => Ok(*number),
         Some(Id::Name(name)) if name.is_empty() || name == "root" => Ok(0),
         Some(Id::Name(name)) => {
             ids.get(name).copied().ok_or_else(|| Error::UnknownId { id: name.clone() })
@@ -515,18 +547,19 @@ pub fn rewrite_volume_binds(
     let mut out = yaml.clone();
     if let Some(mounts) = &mut out.mounts {
         for mount in mounts.iter_mut() {
-            if mount.mount_type != "bind" || mount.source.starts_with('/') {
+            let source = mount.source.as_deref().unwrap_or_default();
+            if mount.mount_type.as_deref() != Some("bind") || source.starts_with('/') {
                 continue;
             }
-            let volume = find_volume(volumes, &mount.source)?;
+            let volume = find_volume(volumes, source)?;
             if volume.readonly {
                 // The first `rw` or `ro` option decides, as in LinuxKit.
-                let first = mount.options.iter().find(|opt| *opt == "rw" || *opt == "ro");
+                let first = mount.options.iter().flatten().find(|opt| *opt == "rw" || *opt == "ro");
                 if first.map(String::as_str) != Some("ro") {
                     return Err(Error::ReadOnlyVolumeWritable { volume: volume.name.clone() });
                 }
             }
-            mount.source = volume_merged_dir(&volume.name);
+            mount.source = Some(volume_merged_dir(&volume.name));
         }
     }
     for binds in [&mut out.binds, &mut out.binds_add].into_iter().flatten() {
@@ -598,13 +631,14 @@ pub fn config_to_oci(
         additional_gids.push(numeric_id(Some(id), ids)?);
     }
 
-    let mut resources = pick(&yaml.resources, &label.resources).cloned().unwrap_or_default();
+    let mut resources =
+        pick(&yaml.resources, &label.resources).map(Resources::from).unwrap_or_default();
     let mut devices = Vec::new();
     for device in pick(&yaml.devices, &label.devices).into_iter().flatten() {
-        if device.path == "all" {
+        if device.path.as_deref() == Some("all") {
             resources.devices.push(DeviceCgroup {
                 allow: true,
-                dev_type: device.dev_type.clone(),
+                dev_type: device.device_type.clone().unwrap_or_default(),
                 major: None,
                 minor: None,
                 access: "rwm".to_string(),
@@ -642,12 +676,8 @@ pub fn config_to_oci(
         mounts,
         annotations: pick(&yaml.annotations, &label.annotations).cloned().unwrap_or_default(),
         linux: Linux {
-            uid_mappings: pick(&yaml.uid_mappings, &label.uid_mappings)
-                .cloned()
-                .unwrap_or_default(),
-            gid_mappings: pick(&yaml.gid_mappings, &label.gid_mappings)
-                .cloned()
-                .unwrap_or_default(),
+            uid_mappings: id_mappings(pick(&yaml.uid_mappings, &label.uid_mappings)),
+            gid_mappings: id_mappings(pick(&yaml.gid_mappings, &label.gid_mappings)),
             sysctl: pick(&yaml.sysctl, &label.sysctl).cloned().unwrap_or_default(),
             resources,
             cgroups_path: pick(&yaml.cgroups_path, &label.cgroups_path)
@@ -769,6 +799,7 @@ fn mounts(yaml: &ImageConfig, label: &ImageConfig, readonly: bool) -> Result<Vec
     }
 
     for mount in pick(&yaml.mounts, &label.mounts).into_iter().flatten() {
+        let mount = Mount::from(mount);
         let mut mount_type = mount.mount_type.clone();
         if mount_type.is_empty()
             && matches!(mount.source.as_str(), "mqueue" | "devpts" | "proc" | "sysfs" | "cgroup")
@@ -910,7 +941,8 @@ fn rlimits(entries: &[String]) -> Result<Vec<Rlimit>, Error> {
     Ok(rlimits)
 }
 
-fn linux_device(device: &Device) -> Result<LinuxDevice, Error> {
+fn linux_device(device: &config::Device) -> Result<LinuxDevice, Error> {
+    let path = device.path.clone().unwrap_or_default();
     let mode_text = device.mode.as_deref().unwrap_or("");
     // Go's strconv.ParseInt(mode, 8, 32): octal digits, optional sign, fits in an int32.
     let digits = mode_text.strip_prefix('+').unwrap_or(mode_text);
@@ -920,38 +952,48 @@ fn linux_device(device: &Device) -> Result<LinuxDevice, Error> {
         u32::from_str_radix(digits, 8).ok().filter(|mode| *mode <= 0x7fff_ffff)
     };
     let Some(file_mode) = mode else {
-        return Err(Error::DeviceMode { path: device.path.clone(), mode: mode_text.to_string() });
+        return Err(Error::DeviceMode { path, mode: mode_text.to_string() });
     };
     Ok(LinuxDevice {
-        path: device.path.clone(),
-        dev_type: device.dev_type.clone(),
-        major: device.major,
-        minor: device.minor,
+        path,
+        dev_type: device.device_type.clone().unwrap_or_default(),
+        major: device.major.unwrap_or(0),
+        minor: device.minor.unwrap_or(0),
         file_mode,
     })
 }
 
 /// LinuxKit's `assignRuntime`: each key (and each `bindNS` entry) from YAML, else the label.
-fn runtime(label: Option<&Runtime>, yaml: Option<&Runtime>) -> RuntimeConfig {
-    let empty = Runtime::default();
+fn runtime(label: Option<&config::Runtime>, yaml: Option<&config::Runtime>) -> RuntimeConfig {
+    let empty = config::Runtime::default();
     let label = label.unwrap_or(&empty);
     let yaml = yaml.unwrap_or(&empty);
     let string = |yaml: &Option<String>, label: &Option<String>| {
         pick(yaml, label).cloned().unwrap_or_default()
     };
+    // Each `bindNS` entry on its own: an absent `bindNS` leaves every entry unset.
+    let bind_ns = |field: fn(&config::BindNamespaces) -> &Option<String>| {
+        let get =
+            |runtime: &config::Runtime| runtime.bind_ns.as_ref().and_then(|b| field(b).clone());
+        string(&get(yaml), &get(label))
+    };
     RuntimeConfig {
         cgroups: pick(&yaml.cgroups, &label.cgroups).cloned().unwrap_or_default(),
-        mounts: pick(&yaml.mounts, &label.mounts).cloned().unwrap_or_default(),
+        mounts: pick(&yaml.mounts, &label.mounts)
+            .map(|mounts| mounts.iter().map(Mount::from).collect())
+            .unwrap_or_default(),
         mkdir: pick(&yaml.mkdir, &label.mkdir).cloned().unwrap_or_default(),
-        interfaces: pick(&yaml.interfaces, &label.interfaces).cloned().unwrap_or_default(),
+        interfaces: pick(&yaml.interfaces, &label.interfaces)
+            .map(|interfaces| interfaces.iter().map(Interface::from).collect())
+            .unwrap_or_default(),
         bind_ns: BindNsPaths {
-            cgroup: string(&yaml.bind_ns.cgroup, &label.bind_ns.cgroup),
-            ipc: string(&yaml.bind_ns.ipc, &label.bind_ns.ipc),
-            mnt: string(&yaml.bind_ns.mnt, &label.bind_ns.mnt),
-            net: string(&yaml.bind_ns.net, &label.bind_ns.net),
-            pid: string(&yaml.bind_ns.pid, &label.bind_ns.pid),
-            user: string(&yaml.bind_ns.user, &label.bind_ns.user),
-            uts: string(&yaml.bind_ns.uts, &label.bind_ns.uts),
+            cgroup: bind_ns(|b| &b.cgroup),
+            ipc: bind_ns(|b| &b.ipc),
+            mnt: bind_ns(|b| &b.mnt),
+            net: bind_ns(|b| &b.net),
+            pid: bind_ns(|b| &b.pid),
+            user: bind_ns(|b| &b.user),
+            uts: bind_ns(|b| &b.uts),
         },
         namespace: string(&yaml.namespace, &label.namespace),
     }
@@ -1004,10 +1046,18 @@ mod tests {
     use expect_test::{Expect, expect};
 
     use super::*;
-    use crate::linuxkit::input::BindNs;
+    use crate::config::BindNamespaces;
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|item| item.to_string()).collect()
+    }
+
+    fn mapping(container_id: u32, host_id: u32, size: u32) -> config::IdMapping {
+        config::IdMapping {
+            container_id: Some(container_id),
+            host_id: Some(host_id),
+            size: Some(size),
+        }
     }
 
     /// The image configuration of lkfix/busybox:1.35 (oracle make_oci.py).
@@ -1250,19 +1300,19 @@ mod tests {
             binds_add: Some(strings(&["/lib/modules:/lib/modules:ro,rslave", "/dev:/dev"])),
             tmpfs: Some(strings(&["/tmp:size=10m,mode=1777", "/empty:"])),
             mounts: Some(vec![
-                Mount { source: "mqueue".into(), ..Default::default() },
-                Mount {
-                    destination: "/dev".into(),
-                    options: strings(&["x"]),
+                config::Mount { source: Some("mqueue".into()), ..Default::default() },
+                config::Mount {
+                    destination: Some("/dev".into()),
+                    options: Some(strings(&["x"])),
                     ..Default::default()
                 },
-                Mount { mount_type: "cgroup".into(), ..Default::default() },
-                Mount {
-                    destination: "/data".into(),
-                    mount_type: "bind".into(),
-                    source: "/var/data".into(),
-                    options: strings(&["rbind"]),
-                    uid_mappings: vec![IdMapping { container_id: 0, host_id: 1000, size: 1 }],
+                config::Mount { mount_type: Some("cgroup".into()), ..Default::default() },
+                config::Mount {
+                    destination: Some("/data".into()),
+                    mount_type: Some("bind".into()),
+                    source: Some("/var/data".into()),
+                    options: Some(strings(&["rbind"])),
+                    uid_mappings: Some(vec![mapping(0, 1000, 1)]),
                     ..Default::default()
                 },
             ]),
@@ -1297,14 +1347,18 @@ mod tests {
 
     #[test]
     fn mount_and_bind_syntax_errors() {
-        let mount = |m: Mount| ImageConfig { mounts: Some(vec![m]), ..Default::default() };
+        let mount = |m: config::Mount| ImageConfig { mounts: Some(vec![m]), ..Default::default() };
         check(
-            mount(Mount { destination: "/x".into(), source: "/y".into(), ..Default::default() }),
+            mount(config::Mount {
+                destination: Some("/x".into()),
+                source: Some("/y".into()),
+                ..Default::default()
+            }),
             None,
             expect![[r#"error: mount for destination "/x" is missing type"#]],
         );
         check(
-            mount(Mount { mount_type: "tmpfs".into(), ..Default::default() }),
+            mount(config::Mount { mount_type: Some("tmpfs".into()), ..Default::default() }),
             None,
             expect![[r#"error: mount of type "tmpfs" is missing destination"#]],
         );
@@ -1362,22 +1416,26 @@ mod tests {
     #[test]
     fn devices_add_cgroup_rules_and_path_all_only_a_rule() {
         let label = ImageConfig {
-            resources: Some(Resources {
-                pids: Some(Pids { limit: 10 }),
-                devices: vec![DeviceCgroup {
-                    allow: false,
-                    access: "rwm".into(),
+            resources: Some(config::Resources {
+                pids: Some(config::Pids { limit: Some(10) }),
+                devices: Some(vec![config::DeviceCgroup {
+                    allow: Some(false),
+                    access: Some("rwm".into()),
                     ..Default::default()
-                }],
+                }]),
                 ..Default::default()
             }),
             devices: Some(vec![
-                Device { path: "all".into(), dev_type: "b".into(), ..Default::default() },
-                Device {
-                    path: "/dev/tty0".into(),
-                    dev_type: "c".into(),
-                    major: 4,
-                    minor: 0,
+                config::Device {
+                    path: Some("all".into()),
+                    device_type: Some("b".into()),
+                    ..Default::default()
+                },
+                config::Device {
+                    path: Some("/dev/tty0".into()),
+                    device_type: Some("c".into()),
+                    major: Some(4),
+                    minor: Some(0),
                     mode: Some("0620".into()),
                 },
             ]),
@@ -1448,8 +1506,8 @@ mod tests {
                 }"#]],
         );
         let bad = ImageConfig {
-            devices: Some(vec![Device {
-                path: "/dev/x".into(),
+            devices: Some(vec![config::Device {
+                path: Some("/dev/x".into()),
                 mode: Some("0999".into()),
                 ..Default::default()
             }]),
@@ -1600,13 +1658,13 @@ mod tests {
             readonly_paths: Some(strings(&["/proc/sys"])),
             rootfs_propagation: Some("shared".into()),
             cgroups_path: Some("/label".into()),
-            uid_mappings: Some(vec![IdMapping { container_id: 0, host_id: 100000, size: 65536 }]),
+            uid_mappings: Some(vec![mapping(0, 100000, 65536)]),
             ..Default::default()
         };
         let yaml = ImageConfig {
             no_new_privileges: Some(false),
             cgroups_path: Some("podruntime/x".into()),
-            gid_mappings: Some(vec![IdMapping { container_id: 0, host_id: 200000, size: 10 }]),
+            gid_mappings: Some(vec![mapping(0, 200000, 10)]),
             annotations: Some(BTreeMap::new()),
             ..Default::default()
         };
@@ -1671,31 +1729,37 @@ mod tests {
     #[test]
     fn runtime_fields_merge_per_key() {
         let label = ImageConfig {
-            runtime: Some(Runtime {
+            runtime: Some(config::Runtime {
                 cgroups: Some(strings(&["label"])),
                 mkdir: Some(strings(&["/var/lib/x"])),
-                bind_ns: BindNs { net: Some("/run/netns/label".into()), ..Default::default() },
+                bind_ns: Some(BindNamespaces {
+                    net: Some("/run/netns/label".into()),
+                    ..Default::default()
+                }),
                 namespace: Some("label.ns".into()),
                 ..Default::default()
             }),
             ..Default::default()
         };
         let yaml = ImageConfig {
-            runtime: Some(Runtime {
+            runtime: Some(config::Runtime {
                 cgroups: Some(vec![]),
-                interfaces: Some(vec![Interface {
-                    name: "eth1".into(),
-                    add: "veth".into(),
-                    peer: "veth1".into(),
-                    create_in_root: false,
+                interfaces: Some(vec![config::Interface {
+                    name: Some("eth1".into()),
+                    add: Some("veth".into()),
+                    peer: Some("veth1".into()),
+                    create_in_root: Some(false),
                 }]),
-                bind_ns: BindNs { uts: Some("/run/uts".into()), ..Default::default() },
-                mounts: Some(vec![Mount {
-                    destination: "/run/x".into(),
-                    mount_type: "bind".into(),
-                    source: "/y".into(),
-                    options: strings(&["bind"]),
-                    gid_mappings: vec![IdMapping { container_id: 1, host_id: 2, size: 3 }],
+                bind_ns: Some(BindNamespaces {
+                    uts: Some("/run/uts".into()),
+                    ..Default::default()
+                }),
+                mounts: Some(vec![config::Mount {
+                    destination: Some("/run/x".into()),
+                    mount_type: Some("bind".into()),
+                    source: Some("/y".into()),
+                    options: Some(strings(&["bind"])),
+                    gid_mappings: Some(vec![mapping(1, 2, 3)]),
                     ..Default::default()
                 }]),
                 ..Default::default()
@@ -1758,11 +1822,11 @@ mod tests {
         let yaml = ImageConfig {
             binds: Some(strings(&["data:/data", "/etc:/etc", "ro:/ro:ro"])),
             binds_add: Some(strings(&["data:/more:rw"])),
-            mounts: Some(vec![Mount {
-                destination: "/m".into(),
-                mount_type: "bind".into(),
-                source: "ro".into(),
-                options: strings(&["rbind", "ro", "rw"]),
+            mounts: Some(vec![config::Mount {
+                destination: Some("/m".into()),
+                mount_type: Some("bind".into()),
+                source: Some("ro".into()),
+                options: Some(strings(&["rbind", "ro", "rw"])),
                 ..Default::default()
             }]),
             ..Default::default()
@@ -1777,15 +1841,15 @@ mod tests {
             ])
         );
         assert_eq!(out.binds_add.unwrap(), strings(&["/containers/volumes/data/merged:/more:rw"]));
-        assert_eq!(out.mounts.unwrap()[0].source, "/containers/volumes/ro/merged");
+        assert_eq!(out.mounts.unwrap()[0].source.as_deref(), Some("/containers/volumes/ro/merged"));
         for yaml in [
             ImageConfig { binds: Some(strings(&["ro:/ro"])), ..Default::default() },
             ImageConfig { binds_add: Some(strings(&["ro:/ro:ro,rbind"])), ..Default::default() },
             ImageConfig {
-                mounts: Some(vec![Mount {
-                    mount_type: "bind".into(),
-                    source: "ro".into(),
-                    options: strings(&["rw", "ro"]),
+                mounts: Some(vec![config::Mount {
+                    mount_type: Some("bind".into()),
+                    source: Some("ro".into()),
+                    options: Some(strings(&["rw", "ro"])),
                     ..Default::default()
                 }]),
                 ..Default::default()
@@ -1802,7 +1866,7 @@ mod tests {
         );
         // A mount whose type is not literally `bind` is not a volume reference.
         let yaml = ImageConfig {
-            mounts: Some(vec![Mount { source: "nope".into(), ..Default::default() }]),
+            mounts: Some(vec![config::Mount { source: Some("nope".into()), ..Default::default() }]),
             ..Default::default()
         };
         assert!(rewrite_volume_binds(&yaml, &volumes).is_ok());

@@ -1,4 +1,5 @@
-//! Test helpers: trees from inline text fixtures and a one-line-per-entry dump.
+//! Test helpers: trees from inline text fixtures, a one-line-per-entry dump, and configuration
+//! values built in code.
 //!
 //! Fixture format: `//- /path attr attr...` starts an entry; the lines up to the next `//-` are
 //! the file's contents (leading whitespace trimmed, each line ending in `\n`). Attributes:
@@ -10,7 +11,23 @@ use std::sync::Arc;
 
 use formats::tree::{BlobRange, Content, Dir, Meta, Node, NodeKind, Tree};
 
+use crate::config::{Image, ImageConfig, ImageRef, InitImage, Location};
 use crate::linuxkit::place;
+
+/// An image reference as written in a configuration (assembly looks images up by `written`).
+pub fn image_ref(written: &str) -> ImageRef {
+    ImageRef { written: written.to_string(), reference: written.parse().unwrap() }
+}
+
+/// An `init` entry.
+pub fn init(written: &str) -> InitImage {
+    InitImage { image: image_ref(written), location: Location::default() }
+}
+
+/// An `onboot`, `onshutdown` or `services` entry.
+pub fn object(name: &str, image: &str, config: ImageConfig) -> Image {
+    Image { name: name.into(), image: image_ref(image), config, location: Location::default() }
+}
 
 /// Builds a tree from the fixture text.
 pub fn tree_from_text(text: &str) -> Tree {
