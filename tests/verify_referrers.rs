@@ -5,9 +5,15 @@
 //! layouts and archives; found, checked, verified, cached, pinned in the lockfile and verified
 //! again offline. Attacks on the unauthenticated referrer lists are refused.
 //!
+//! Notation JWS and COSE envelopes made by `testdata/signing/make-notation.mjs` (openssl PKI,
+//! node crypto, npm `cbor`) for the same image go the same way as referrers, and keyless cosign
+//! `.sig` layers from make-bundle.mjs as the `sha256-<hex>.sig` manifest: accepted under a
+//! policy trusting the generated roots, refused for a replayed envelope, another root or
+//! another identity.
+//!
 //! Needs node and npm (`npm ci` of `testdata/signing/fixtures-npm/`, once, into Cargo's target
-//! tmpdir), docker-registry and skopeo, and openssl: skipped locally without them, failing
-//! under `CI`.
+//! tmpdir, see `support/node.rs`), docker-registry and skopeo, and openssl: skipped locally
+//! without them, failing under `CI`.
 
 #[path = "support/node.rs"]
 mod node;
