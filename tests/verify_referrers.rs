@@ -5,15 +5,22 @@
 //! layouts and archives; found, checked, verified, cached, pinned in the lockfile and verified
 //! again offline. Attacks on the unauthenticated referrer lists are refused.
 //!
+//! Notation JWS and COSE envelopes made by `testdata/signing/make-notation.mjs` (openssl PKI,
+//! node crypto, npm `cbor`) for the same image go the same way as referrers, and keyless cosign
+//! `.sig` layers from make-bundle.mjs as the `sha256-<hex>.sig` manifest: accepted under a
+//! policy trusting the generated roots, refused for a replayed envelope, another root or
+//! another identity.
+//!
 //! Needs node and npm (`npm ci` of `testdata/signing/fixtures-npm/`, once, into Cargo's target
-//! tmpdir), docker-registry and skopeo, and openssl: skipped locally without them, failing
-//! under `CI`.
+//! tmpdir, see `support/node.rs`), docker-registry and skopeo, and openssl: skipped locally
+//! without them, failing under `CI`.
 
+#[path = "support/node.rs"]
+mod node;
 #[path = "support/registry.rs"]
 mod registry;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use kit::cache::Cache;
@@ -35,6 +42,7 @@ use registry::{
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use signing::UnixTime;
+use signing::notation::{MEDIA_TYPE_COSE, MEDIA_TYPE_JWS};
 
 const NOW: UnixTime = UnixTime(1_750_000_000);
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -55,34 +63,13 @@ struct Fixtures {
     trusted_root: Vec<u8>,
     identity: String,
     issuer: String,
-}
-
-fn run(cmd: &mut Command) -> Result<String, String> {
-    match cmd.output() {
-        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
-        Ok(o) => Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr))),
-        Err(e) => Err(format!("{cmd:?} did not run: {e}")),
-    }
+    /// `cosign-<case>.json` keyless `.sig` layers for the index digest: good, wrong identity.
+    cosign_good: Value,
+    cosign_wrong_identity: Value,
 }
 
 fn generate() -> Result<Fixtures, String> {
-    run(Command::new("node").arg("--version"))?;
-    run(Command::new("npm").arg("--version"))?;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let pins = root.join("testdata/signing/fixtures-npm");
-    let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signing-fixtures-npm");
-    std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
-    let lock = std::fs::read(pins.join("package-lock.json")).map_err(|e| e.to_string())?;
-    let stamp = prefix.join("installed-lock.json");
-    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(pins.join(file), prefix.join(file)).map_err(|e| e.to_string())?;
-        }
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"])
-            .current_dir(&prefix))?;
-        std::fs::write(&stamp, &lock).map_err(|e| e.to_string())?;
-    }
+    let prefix = node::npm_prefix()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let layout = dir.path().join("image");
     let amd64 = write_image(&layout, "amd64", &[&[("etc/motd", b"signed by referrers\n")]]);
@@ -90,13 +77,12 @@ fn generate() -> Result<Fixtures, String> {
     let index = write_index(&layout, &[("amd64", &amd64), ("arm64", &arm64)]);
     tag_layout(&layout, "t", &index);
     let out = dir.path().join("bundles");
-    run(Command::new("node")
-        .arg(root.join("testdata/signing/make-bundle.mjs"))
-        .arg("--out")
-        .arg(&out)
-        .arg("--artifact")
-        .arg(blob_path(&layout, &index.digest))
-        .env("KIT_NODE_PREFIX", &prefix))?;
+    let artifact = blob_path(&layout, &index.digest);
+    node::generator(
+        "make-bundle.mjs",
+        &prefix,
+        &["--out".as_ref(), out.as_os_str(), "--artifact".as_ref(), artifact.as_os_str()],
+    )?;
     let read = |name: &str| std::fs::read(out.join(name)).map_err(|e| format!("{name}: {e}"));
     let meta: Value = serde_json::from_slice(&read("meta.json")?).map_err(|e| e.to_string())?;
     if meta["digest"].as_str() != Some(index.digest.as_str()) {
@@ -109,6 +95,10 @@ fn generate() -> Result<Fixtures, String> {
         trusted_root: read("trusted_root.json")?,
         identity: meta["identity"].as_str().unwrap_or_default().to_owned(),
         issuer: meta["issuer"].as_str().unwrap_or_default().to_owned(),
+        cosign_good: serde_json::from_slice(&read("cosign-good.json")?)
+            .map_err(|e| e.to_string())?,
+        cosign_wrong_identity: serde_json::from_slice(&read("cosign-wrong-identity.json")?)
+            .map_err(|e| e.to_string())?,
         _dir: dir,
         layout,
         index,
@@ -233,6 +223,18 @@ impl Setup {
         cache: &Cache,
         policy: &signing::Policy,
     ) -> (String, kit::oci::ResolvedImage, Result<Verified, VerifyError>) {
+        self.verify_at(host, repo, cache, policy, NOW)
+    }
+
+    /// As [`Setup::verify`], at the time `now`.
+    fn verify_at(
+        &self,
+        host: &str,
+        repo: &str,
+        cache: &Cache,
+        policy: &signing::Policy,
+        now: UnixTime,
+    ) -> (String, kit::oci::ResolvedImage, Result<Verified, VerifyError>) {
         let written = format!("{host}/{repo}:1");
         let reference: Reference = written.parse().unwrap();
         let resolved = ensure_image(
@@ -245,7 +247,7 @@ impl Setup {
         .unwrap();
         let sources = SignatureSources::new(&[], cache, Some(&self.client), PullPolicy::IfMissing);
         let image = ImageToVerify::new(&written, &reference, &resolved);
-        let result = verify_image(policy, &image, &sources, None, NOW);
+        let result = verify_image(policy, &image, &sources, None, now);
         (written, resolved, result)
     }
 }
@@ -517,80 +519,327 @@ fn referrers_api_answers_are_used_paged_and_fall_back_to_the_tag_schema() {
     assert!(err.contains("links to \"http://198.51.100.7/"), "{err}");
 }
 
-#[test]
-fn notation_envelopes_are_found_and_handed_to_signing() {
-    let Some(s) = setup() else { return };
-    let f = s.f;
-    let host = s.registry.addr.clone();
-    s.push_image("kit/notation");
-    let envelope = br#"{"payload":"e30","protected":"e30","header":{},"signature":"AA"}"#;
-    let manifest = referrer(NOTATION, "application/jose+json", envelope, &f.index);
-    let manifest_digest = s.push_referrer("kit/notation", &manifest, envelope);
-    s.tag_index("kit/notation", &[entry(&manifest, Some(NOTATION))]);
+/// Notation envelopes made by `testdata/signing/make-notation.mjs --only-good` for the fixture
+/// image's index, and the generated PKI's roots.
+struct NotationFixtures {
+    jws: Vec<u8>,
+    cose: Vec<u8>,
+    root_pem: Vec<u8>,
+    rogue_root_pem: Vec<u8>,
+    /// When the generator ran: its certificates are valid around this time only.
+    now: UnixTime,
+}
 
-    // The finder returns the envelope with its media type.
-    let (_dir, cache) = new_cache();
-    let written = format!("{host}/kit/notation:1");
-    let reference: Reference = written.parse().unwrap();
-    let resolved = ensure_image(
-        &cache,
-        Some(&s.client),
-        &reference,
-        &Platform::linux("amd64"),
-        PullPolicy::IfMissing,
+fn generate_notation(f: &Fixtures) -> Result<NotationFixtures, String> {
+    let prefix = node::npm_prefix()?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let size = f.index.size.to_string();
+    node::generator(
+        "make-notation.mjs",
+        &prefix,
+        &[
+            "--out".as_ref(),
+            dir.path().as_os_str(),
+            "--target-digest".as_ref(),
+            f.index.digest.as_ref(),
+            "--target-size".as_ref(),
+            size.as_ref(),
+            "--target-media-type".as_ref(),
+            f.index.media_type.as_ref(),
+            "--only-good".as_ref(),
+        ],
+    )?;
+    let read =
+        |name: &str| std::fs::read(dir.path().join(name)).map_err(|e| format!("{name}: {e}"));
+    let meta: Value = serde_json::from_slice(&read("meta.json")?).map_err(|e| e.to_string())?;
+    if meta["digest"].as_str() != Some(f.index.digest.as_str()) {
+        return Err(format!("envelopes made for {}, expected {}", meta["digest"], f.index.digest));
+    }
+    if dir.path().join("other-digest.jws").exists() {
+        return Err("--only-good wrote an attack envelope".to_owned());
+    }
+    Ok(NotationFixtures {
+        jws: read("good-es256.jws")?,
+        cose: read("good-es256.cose")?,
+        root_pem: read("pki/root.pem")?,
+        rogue_root_pem: read("pki/rogue-root.pem")?,
+        now: UnixTime(meta["now"].as_i64().ok_or("meta.json has no now")?),
+    })
+}
+
+fn notation_fixtures(f: &Fixtures) -> Option<&'static NotationFixtures> {
+    static FIXTURES: OnceLock<Result<NotationFixtures, String>> = OnceLock::new();
+    match FIXTURES.get_or_init(|| generate_notation(f)) {
+        Ok(n) => Some(n),
+        Err(why) => {
+            assert!(std::env::var_os("CI").is_none(), "CI is set: Notation fixtures failed: {why}");
+            eprintln!("skipping: {why}");
+            None
+        }
+    }
+}
+
+/// The leaf's full subject, as the generator's `LEAF_DN` and `CN` spell it.
+const NOTATION_SIGNER: &str =
+    "x509.subject: C=US, ST=WA, L=Seattle, O=kit-test, CN=kit test signer";
+
+/// A policy whose `vendor` Notation signer trusts `root` (PEM) for `identity`, on
+/// `host/kit/**`.
+fn notation_policy(
+    dir: &Path,
+    host: &str,
+    name: &str,
+    root: &[u8],
+    identity: &str,
+) -> signing::Policy {
+    std::fs::write(dir.join(format!("{name}.pem")), root).unwrap();
+    let path = dir.join(format!("notation-{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\nsigners:\n  vendor:\n    notation:\n      trust-store: [{name}.pem]\n      identities: [\"{identity}\"]\nrules:\n  - images: [\"{host}/kit/**\"]\n    signers: [vendor]\n"
+        ),
     )
     .unwrap();
+    load_policy(Some(&path), None).unwrap()
+}
+
+#[test]
+fn notation_envelopes_verify_through_kit_are_locked_and_verify_again_offline() {
+    let Some(mut s) = setup() else { return };
+    let f = s.f;
+    let Some(n) = notation_fixtures(f) else { return };
+    let host = s.registry.addr.clone();
+    s.push_image("kit/notation");
+    let jws = referrer(NOTATION, MEDIA_TYPE_JWS, &n.jws, &f.index);
+    let jws_digest = s.push_referrer("kit/notation", &jws, &n.jws);
+    let cose = referrer(NOTATION, MEDIA_TYPE_COSE, &n.cose, &f.index);
+    let cose_digest = s.push_referrer("kit/notation", &cose, &n.cose);
+    s.tag_index("kit/notation", &[entry(&jws, Some(NOTATION)), entry(&cose, Some(NOTATION))]);
+
+    // The finder returns both envelopes with their media types.
+    let (cache_dir, cache) = new_cache();
+    let written = format!("{host}/kit/notation:1");
+    let reference: Reference = written.parse().unwrap();
+    let amd64 = Platform::linux("amd64");
+    let resolved =
+        ensure_image(&cache, Some(&s.client), &reference, &amd64, PullPolicy::IfMissing).unwrap();
     let image = ImageToVerify::new(&written, &reference, &resolved);
     assert_eq!(image.media_type, OCI_INDEX);
     assert_eq!(image.size, f.index.size);
-    let finder = RegistryFinder { registry: &s.client, cache: &cache };
+    // (The finder caches what it finds: a cache of its own keeps `cache` without referrers.)
+    let (_finder_dir, finder_cache) = new_cache();
+    let finder = RegistryFinder { registry: &s.client, cache: &finder_cache };
     let lookup = Lookup { cosign: false, referrers: true, pinned: None };
     let found = finder.find(&image, &lookup).unwrap();
-    assert_eq!(found.referrers.len(), 1);
-    assert_eq!(found.referrers[0].kind, ReferrerKind::Notation);
-    assert_eq!(found.referrers[0].manifest.digest.to_string(), manifest_digest);
-    assert_eq!(found.referrers[0].layer.media_type, "application/jose+json");
-    assert_eq!(found.referrers[0].bytes, envelope);
+    let mut listed: Vec<(String, String, bool)> = found
+        .referrers
+        .iter()
+        .map(|r| {
+            assert_eq!(r.kind, ReferrerKind::Notation);
+            let bytes_match = r.bytes == n.jws || r.bytes == n.cose;
+            (r.manifest.digest.to_string(), r.layer.media_type.clone(), bytes_match)
+        })
+        .collect();
+    listed.sort();
+    let mut expected = vec![
+        (jws_digest.clone(), MEDIA_TYPE_JWS.to_owned(), true),
+        (cose_digest.clone(), MEDIA_TYPE_COSE.to_owned(), true),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
 
-    // Under a Notation policy the envelope reaches `signing`: the refusal does not say where
-    // kit looked (it says that only when nothing was found).
+    // Accepted: the policy trusts the generated root for the leaf's subject.
+    let dir = s.policy_dir.path().to_owned();
+    let policy = notation_policy(&dir, &host, "root", &n.root_pem, NOTATION_SIGNER);
+    let sources = SignatureSources::new(&[], &cache, Some(&s.client), PullPolicy::IfMissing);
+    let verified = verify_image(&policy, &image, &sources, None, n.now).unwrap();
+    let record = &verified.record;
+    assert_eq!(record.digest.to_string(), f.index.digest);
+    assert_eq!(record.signature_manifest, None, "no cosign manifest verified it");
+    assert_eq!(record.signers.len(), 1, "{record:?}");
+    let signer = &record.signers[0];
+    assert_eq!(signer.name, "vendor");
+    assert!(signer.description.starts_with("notation "), "{}", signer.description);
+    assert!(signer.description.contains("CN=kit test signer"), "{}", signer.description);
+    assert!(signer.key_id.is_none() && signer.tlog_entry.is_none());
+    // The signature digest is the envelope's, carried by the referrer the record names.
+    let referrer_digest = signer.referrer.as_ref().map(ToString::to_string).unwrap();
+    let envelope_of = |digest: &str| if digest == jws_digest { &n.jws } else { &n.cose };
+    assert!(referrer_digest == jws_digest || referrer_digest == cose_digest, "{referrer_digest}");
+    assert_eq!(signer.signature, sha256(envelope_of(&referrer_digest)));
+    let pinned: Vec<String> = record.referrers.iter().map(|r| r.digest.to_string()).collect();
+    assert!(pinned.contains(&referrer_digest), "{pinned:?}");
+    let explained = verified.explain();
+    assert!(explained.contains("signed by vendor (notation "), "{explained}");
+    assert!(explained.contains(&format!("referrer {referrer_digest}")), "{explained}");
+    assert!(explained.contains(&format!("(signatures from registry {host})")), "{explained}");
+    assert_eq!(verified.verdict.satisfied_by[0].name, "vendor");
+
+    // Refused: the policy trusts another root (same name, other key).
+    let rogue = notation_policy(&dir, &host, "rogue", &n.rogue_root_pem, NOTATION_SIGNER);
+    let err = verify_image(&rogue, &image, &sources, None, n.now).unwrap_err().to_string();
+    assert!(err.contains("needs a signature by vendor"), "{err}");
+    assert!(
+        err.contains("notation signature 0:") && err.contains("notation signature 1:"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("CN=kit test root,O=kit-test,ST=WA,C=US` is not in the trust store").count(),
+        2,
+        "{err}"
+    );
+    assert!(!err.contains("looked in"), "the envelopes were found: {err}");
+
+    // Refused: the right root, but the policy trusts another subject.
+    let other = "x509.subject: C=US, ST=WA, O=evil-corp";
+    let wrong = notation_policy(&dir, &host, "wrong-identity", &n.root_pem, other);
+    let err = verify_image(&wrong, &image, &sources, None, n.now).unwrap_err().to_string();
+    assert!(err.contains("needs a signature by vendor"), "{err}");
+    assert!(err.contains("matches none of the trusted identities"), "{err}");
+    assert!(err.contains("O=evil-corp"), "{err}");
+
+    // Refused: a replay. Both envelopes (signed for the fixture index) are attached as
+    // referrers of another image, found there, and refused for the digest they name.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other_layout = other_dir.path().join("image");
+    let a = write_image(&other_layout, "amd64", &[&[("etc/motd", b"another image\n")]]);
+    let other_index = write_index(&other_layout, &[("amd64", &a)]);
+    tag_layout(&other_layout, "t", &other_index);
+    s.registry.push(&other_layout, "t", "kit/notation-replay", "1");
+    let replay_jws = referrer(NOTATION, MEDIA_TYPE_JWS, &n.jws, &other_index);
+    s.push_referrer("kit/notation-replay", &replay_jws, &n.jws);
+    let replay_cose = referrer(NOTATION, MEDIA_TYPE_COSE, &n.cose, &other_index);
+    s.push_referrer("kit/notation-replay", &replay_cose, &n.cose);
+    let tagged =
+        index_of(&[entry(&replay_jws, Some(NOTATION)), entry(&replay_cose, Some(NOTATION))]);
+    s.registry.put_manifest(
+        "kit/notation-replay",
+        &tag_of(&other_index.digest),
+        OCI_INDEX,
+        &tagged,
+    );
+    let (_replay_dir, replay_cache) = new_cache();
+    let (_, _, result) = s.verify_at(&host, "kit/notation-replay", &replay_cache, &policy, n.now);
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("needs a signature by vendor"), "{err}");
+    assert!(!err.contains("looked in"), "the envelopes were found: {err}");
+    let replayed = format!(
+        "payload targetArtifact.digest is {}, expected {}",
+        f.index.digest, other_index.digest
+    );
+    assert_eq!(err.matches(&replayed).count(), 2, "{err}");
+
+    // Locked: the record round-trips through a lockfile.
+    let mut lock = Lockfile::default();
+    lock.insert(&written, &written, &resolved);
+    lock.record_verification(&written, record);
+    let lock_dir = tempfile::tempdir().unwrap();
+    let lock_path = lock_dir.path().join("kit.lock");
+    lock.write(&lock_path).unwrap();
+    let text = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(text.contains(&format!("\"referrer\": \"{referrer_digest}\"")), "{text}");
+    let lock = Lockfile::read(&lock_path).unwrap();
+    let locked = lock.get(&written, &amd64).unwrap().1.verified_by.clone().unwrap();
+    assert_eq!(&locked, record);
+
+    // `--locked` offline: the registry is gone; the cache alone verifies the image again.
+    s.registry.stop();
+    let pinned = resolve_locked(&cache, None, &lock, &written, &amd64).unwrap();
+    assert_eq!(pinned.root_digest().to_string(), f.index.digest);
+    let image = ImageToVerify::new(&written, &reference, &pinned);
+    let offline = SignatureSources::new(&[], &cache, None, PullPolicy::Never);
+    let again = verify_image(&policy, &image, &offline, Some(&locked), n.now).unwrap();
+    assert_eq!(again.record, locked);
+    assert!(again.signatures_from.as_deref().unwrap().starts_with("cache"), "{again:?}");
+    // Offline under the rogue root the cached envelopes are refused as well.
+    let err = verify_image(&rogue, &image, &offline, Some(&locked), n.now).unwrap_err();
+    assert!(err.to_string().contains("needs a signature by vendor"), "{err}");
+    drop(cache_dir);
+}
+
+/// Pushes a cosign `.sig` manifest (a `cosign-<case>.json` from make-bundle.mjs: the manifest
+/// as a string and the payload in base64) for the fixture index to `repo`; returns its digest.
+fn push_sig(s: &Setup, repo: &str, layer: &Value) -> String {
+    use base64::Engine as _;
+    let manifest = layer["manifest"].as_str().unwrap().as_bytes();
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(layer["payload"].as_str().unwrap())
+        .unwrap();
+    s.registry.push_blob(repo, b"{}");
+    s.registry.push_blob(repo, &payload);
+    let tag = format!("{}.sig", tag_of(&s.f.index.digest));
+    s.registry.put_manifest(repo, &tag, OCI_MANIFEST, manifest)
+}
+
+#[test]
+fn keyless_cosign_sig_layers_verify_from_the_registry() {
+    let Some(s) = setup() else { return };
+    let f = s.f;
+    let host = s.registry.addr.clone();
+    s.push_image("kit/keyless");
+    let sig_digest = push_sig(&s, "kit/keyless", &f.cosign_good);
+    let payload_digest = {
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(f.cosign_good["payload"].as_str().unwrap())
+            .unwrap();
+        let claimed: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(claimed["critical"]["image"]["docker-manifest-digest"], f.index.digest.as_str());
+        sha256(&payload)
+    };
+    let policy = s.keyless_policy(&host);
+    let (_dir, cache) = new_cache();
+    let (_, _, verified) = s.verify(&host, "kit/keyless", &cache, &policy);
+    let verified = verified.unwrap();
+    let record = &verified.record;
+    assert_eq!(record.digest.to_string(), f.index.digest);
+    assert_eq!(
+        record.signature_manifest.as_ref().map(|m| m.digest.to_string()),
+        Some(sig_digest.clone())
+    );
+    assert!(record.referrers.is_empty(), "{record:?}");
+    assert_eq!(record.signers.len(), 1);
+    let signer = &record.signers[0];
+    assert_eq!(signer.name, "ci");
+    assert!(signer.description.contains(&f.identity), "{}", signer.description);
+    assert!(signer.description.contains(&f.issuer), "{}", signer.description);
+    assert_eq!(signer.signature, payload_digest, "the payload blob's digest");
+    assert!(signer.tlog_entry.is_some(), "keyless signatures carry their Rekor entry");
+    assert_eq!(signer.referrer, None);
+    let explained = verified.explain();
+    assert!(explained.contains("signed by ci ("), "{explained}");
+    assert!(explained.contains(&format!("(signatures from registry {host})")), "{explained}");
+
+    // Refused: the policy expects another subject.
     let dir = s.policy_dir.path();
-    let key = dir.join("notation.key");
-    let cert = dir.join("notation.pem");
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/C=US/O=kit-test",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert))
-    .unwrap();
-    let path = dir.join("notation.yaml");
+    let path = dir.join("keyless-other-subject.yaml");
+    let evil = "https://github.com/example/app/.github/workflows/evil.yml@refs/heads/main";
     std::fs::write(
         &path,
-        format!("version: 1\nsigners:\n  vendor:\n    notation:\n      trust-store: [notation.pem]\n      identities: [\"*\"]\nrules:\n  - images: [\"{host}/kit/**\"]\n    signers: [vendor]\n"),
+        format!(
+            "version: 1\nsigners:\n  ci:\n    keyless:\n      issuer: {}\n      subject: {evil}\n      trusted-root: trusted_root.json\nrules:\n  - images: [\"{host}/kit/**\"]\n    signers: [ci]\n",
+            f.issuer
+        ),
     )
     .unwrap();
-    let policy = load_policy(Some(&path), None).unwrap();
-    let sources = SignatureSources::new(&[], &cache, Some(&s.client), PullPolicy::IfMissing);
-    let err = verify_image(&policy, &image, &sources, None, NOW).unwrap_err().to_string();
-    assert!(err.starts_with(&format!("{written}: rule {host}/kit/**")), "{err}");
-    assert!(!err.contains("looked in"), "the envelope was found: {err}");
-    // FIXME(issue 4): `signing` counts only cosign layers and bundles before refusing with "no
-    // signature found"; once its Notation verifier lands, this refusal names the `vendor`
-    // signer and the envelope's problem instead.
-    assert!(err.contains("no signature found"), "{err}");
+    let other_subject = load_policy(Some(&path), None).unwrap();
+    let (_dir, cache) = new_cache();
+    let (_, _, result) = s.verify(&host, "kit/keyless", &cache, &other_subject);
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("needs a signature by ci"), "{err}");
+    assert!(err.contains("layer 0:"), "{err}");
+    assert!(err.contains(&f.identity), "names the identity found: {err}");
+
+    // Refused: a layer Fulcio issued to another workflow, under the right policy.
+    s.push_image("kit/keyless-wrong");
+    push_sig(&s, "kit/keyless-wrong", &f.cosign_wrong_identity);
+    let (_dir, cache) = new_cache();
+    let (_, _, result) = s.verify(&host, "kit/keyless-wrong", &cache, &policy);
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("needs a signature by ci"), "{err}");
+    assert!(err.contains("layer 0:"), "{err}");
+    assert!(err.contains("https://github.com/evil/app/"), "names the identity found: {err}");
 }
 
 /// Copies the fixture image into a new layout directory.

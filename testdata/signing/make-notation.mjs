@@ -1,6 +1,12 @@
 // Notary Project (Notation) signature fixtures for signing/tests/notation_fixtures.rs.
 //
-//   node make-notation.mjs --out DIR
+//   node make-notation.mjs --out DIR [--target-digest sha256:HEX --target-size N
+//                                     --target-media-type TYPE] [--only-good]
+//
+// The envelopes sign the fixed manifest below unless --target-* name another artifact (all
+// three together, e.g. an image pushed by an end-to-end test). --only-good writes only the
+// good-* envelopes (and makes only the leaves they need, no cosign signature), for tests that
+// need valid signatures quickly.
 //
 // Writes into DIR:
 //   pki/root.pem, pki/rogue-root.pem          the trusted root and an untrusted one (same name)
@@ -26,9 +32,22 @@ const require = createRequire(path.join(path.resolve(prefix), 'index.js'));
 const cbor = require('cbor');
 
 const args = process.argv.slice(2);
-const outIdx = args.indexOf('--out');
-if (outIdx < 0 || !args[outIdx + 1]) throw new Error('usage: make-notation.mjs --out DIR');
-const out = path.resolve(args[outIdx + 1]);
+const option = (name) => {
+  const idx = args.indexOf(name);
+  if (idx < 0) return undefined;
+  if (!args[idx + 1]) throw new Error(`${name} needs a value`);
+  return args[idx + 1];
+};
+const outArg = option('--out');
+if (!outArg) throw new Error('usage: make-notation.mjs --out DIR [--target-digest D --target-size N --target-media-type T] [--only-good]');
+const out = path.resolve(outArg);
+const onlyGood = args.includes('--only-good');
+const targetArgs = ['--target-digest', '--target-size', '--target-media-type'].map(option);
+if (targetArgs.some((a) => a !== undefined) && targetArgs.some((a) => a === undefined)) {
+  throw new Error('--target-digest, --target-size and --target-media-type go together');
+}
+if (targetArgs[0] !== undefined && !/^sha256:[0-9a-f]{64}$/.test(targetArgs[0])) throw new Error(`bad --target-digest ${targetArgs[0]}`);
+if (targetArgs[1] !== undefined && !/^[0-9]+$/.test(targetArgs[1])) throw new Error(`bad --target-size ${targetArgs[1]}`);
 const pki = path.join(out, 'pki');
 fs.mkdirSync(pki, { recursive: true });
 
@@ -37,11 +56,11 @@ const manifest = Buffer.from(
   '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}',
 );
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
-const target = {
+const target = targetArgs[0] === undefined ? {
   mediaType: 'application/vnd.oci.image.manifest.v1+json',
   digest: `sha256:${sha256(manifest)}`,
   size: manifest.length,
-};
+} : { mediaType: targetArgs[2], digest: targetArgs[0], size: Number(targetArgs[1]) };
 const otherDigest = `sha256:${sha256(Buffer.from('another manifest'))}`;
 const nowSec = Math.floor(Date.now() / 1000);
 const rfc3339 = (sec) => new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -170,7 +189,9 @@ const LEAVES = {
   'leaf-nocertsign': ['p256', `${LEAF_DN}/CN=kit test under nocertsign`, 'inter-nocertsign', 'leaf'],
   'leaf-deep': ['p256', `${LEAF_DN}/CN=kit test deep`, 'inter-deep', 'leaf'],
 };
+const GOOD_LEAVES = ['leaf', 'leaf-rsa3072', 'leaf-p384', 'leaf-no-eku'];
 for (const [name, [kind, subject, issuer, ext, start, end, md]] of Object.entries(LEAVES)) {
+  if (onlyGood && !GOOD_LEAVES.includes(name)) continue;
   keygen(name, kind);
   issue(name, subject, issuer, ext, start, end, md);
 }
@@ -340,21 +361,26 @@ const CASES = {
   'untagged.cose': () => cose({ untagged: true }),
   'detached.cose': () => cose({ detached: true }),
 };
-for (const [name, make] of Object.entries(CASES)) fs.writeFileSync(path.join(out, name), make());
+for (const [name, make] of Object.entries(CASES)) {
+  if (onlyGood && !name.startsWith('good-')) continue;
+  fs.writeFileSync(path.join(out, name), make());
+}
 
 // --- A cosign keyed signature of the same manifest (cosign's simple-signing payload) ---
-openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'cosign.key');
-openssl('pkey', '-in', 'cosign.key', '-pubout', '-out', 'cosign.pub');
-const cosignPayload = Buffer.from(JSON.stringify({
-  critical: {
-    identity: { 'docker-reference': 'docker.io/linuxkit/kernel' },
-    image: { 'docker-manifest-digest': target.digest },
-    type: 'cosign container image signature',
-  },
-  optional: null,
-}));
-fs.writeFileSync(path.join(out, 'cosign-payload.json'), cosignPayload);
-fs.writeFileSync(path.join(out, 'cosign-signature.b64'), crypto.sign('sha256', cosignPayload, key('cosign')).toString('base64'));
-fs.copyFileSync(path.join(pki, 'cosign.pub'), path.join(out, 'cosign.pub'));
+if (!onlyGood) {
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'cosign.key');
+  openssl('pkey', '-in', 'cosign.key', '-pubout', '-out', 'cosign.pub');
+  const cosignPayload = Buffer.from(JSON.stringify({
+    critical: {
+      identity: { 'docker-reference': 'docker.io/linuxkit/kernel' },
+      image: { 'docker-manifest-digest': target.digest },
+      type: 'cosign container image signature',
+    },
+    optional: null,
+  }));
+  fs.writeFileSync(path.join(out, 'cosign-payload.json'), cosignPayload);
+  fs.writeFileSync(path.join(out, 'cosign-signature.b64'), crypto.sign('sha256', cosignPayload, key('cosign')).toString('base64'));
+  fs.copyFileSync(path.join(pki, 'cosign.pub'), path.join(out, 'cosign.pub'));
+}
 
 fs.writeFileSync(path.join(out, 'meta.json'), JSON.stringify({ ...target, otherDigest, now: nowSec }));
