@@ -743,8 +743,11 @@ fn notation_envelopes_verify_through_kit_are_locked_and_verify_again_offline() {
     let locked = lock.get(&written, &amd64).unwrap().1.verified_by.clone().unwrap();
     assert_eq!(&locked, record);
 
-    // `--locked` offline: the registry is gone; the cache alone verifies the image again.
+    // `--locked` offline: the registry is gone; the cache alone verifies the image again, after
+    // a `kit cache prune` (the referrers index kit stored is a root: its manifests and envelope
+    // blobs are kept).
     s.registry.stop();
+    cache.prune().unwrap();
     let pinned = resolve_locked(&cache, None, &lock, &written, &amd64).unwrap();
     assert_eq!(pinned.root_digest().to_string(), f.index.digest);
     let image = ImageToVerify::new(&written, &reference, &pinned);
