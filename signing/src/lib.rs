@@ -79,8 +79,9 @@ pub use verify::{
 #[doc(hidden)]
 pub mod __fuzz {
     /// Parses bytes as a policy, a simple-signing payload, a signature manifest, a trusted
-    /// root, a PEM public key, a certificate, a Sigstore bundle, a Rekor bundle, Notation JWS
-    /// and COSE envelopes and a Notation trust store; every result is discarded.
+    /// root, a PEM public key, a certificate, a Sigstore bundle, a Rekor bundle, a keyless cosign
+    /// layer, Notation JWS and COSE envelopes and a Notation trust store; every result is
+    /// discarded.
     pub fn parse_all(data: &[u8]) {
         if let Ok(text) = std::str::from_utf8(data) {
             let _ = crate::PolicyFile::parse("fuzz.yaml", text);
@@ -115,6 +116,36 @@ pub mod __fuzz {
             &[data.to_vec()],
         );
         let root = crate::trusted_root::TrustedRoot::default();
+        if let Ok(text) = std::str::from_utf8(data) {
+            // A keyless cosign layer whose annotations and payload are all the input.
+            let annotations = [
+                crate::cosign::SIGNATURE_ANNOTATION,
+                crate::cosign::CERTIFICATE_ANNOTATION,
+                crate::cosign::CHAIN_ANNOTATION,
+                crate::cosign::BUNDLE_ANNOTATION,
+            ]
+            .into_iter()
+            .map(|name| (name.to_owned(), text.to_owned()))
+            .collect();
+            let layer = crate::cosign::SignatureLayer {
+                descriptor: crate::cosign::LayerDescriptor {
+                    media_type: crate::cosign::SIMPLESIGNING_MEDIA_TYPE.to_owned(),
+                    digest: String::new(),
+                    size: u64::try_from(data.len()).unwrap_or(u64::MAX),
+                    annotations,
+                },
+                payload: data.to_vec(),
+            };
+            let digest = format!("sha256:{}", "0".repeat(64));
+            let rule = crate::policy::DockerReferenceRule::Ignore;
+            let expected = crate::cosign::Expected {
+                digest: &digest,
+                repository: "",
+                docker_reference: &rule,
+            };
+            let _ =
+                crate::cosign::keyless::verify_keyless_layer(&layer, &root, &identity, &expected);
+        }
         if let (Ok(text), Ok(key)) = (std::str::from_utf8(data), crate::PublicKey::from_pem(data)) {
             let _ = crate::rekor::verify_bundle_annotation(text, data, data, &key, &root);
         }
