@@ -241,3 +241,68 @@ fn rm_and_prune_delete_layer_files_whose_layer_blob_is_gone() {
     assert_eq!(report.layer_files, 1, "{report:?}");
     assert!(!file(&solo_ids[0]).exists());
 }
+
+#[test]
+fn rm_removes_the_signatures_kit_stored_for_the_image() {
+    let layout = tempfile::tempdir().unwrap();
+    let (index, solo) = make_layout(layout.path());
+    // Signature entries as kit's finders store them: a cosign `.sig` manifest and a referrers
+    // index under the image's repository, tagged after its digest (stand-in documents here).
+    let sig = write_image(layout.path(), "amd64", &[&[("payload", b"sig")]]);
+    let referrers = write_image(layout.path(), "amd64", &[&[("payload", b"bundle")]]);
+    let work = tempfile::tempdir().unwrap();
+    let cache = Cache::open(work.path()).unwrap();
+    cache.import(layout.path()).unwrap();
+    // The stand-ins' blobs too (import copies only what the layout's index names).
+    for entry in std::fs::read_dir(layout.path().join("blobs/sha256")).unwrap() {
+        let path = entry.unwrap().path();
+        let digest = format!("sha256:{}", path.file_name().unwrap().to_str().unwrap());
+        cache.put_blob(&digest.parse().unwrap(), &std::fs::read(&path).unwrap()).unwrap();
+    }
+    let descriptor = |blob: &registry::Blob| kit::oci::Descriptor {
+        media_type: blob.media_type.clone(),
+        digest: blob.digest.parse().unwrap(),
+        size: blob.size,
+        urls: Vec::new(),
+        annotations: Default::default(),
+        platform: None,
+        artifact_type: None,
+    };
+    let tag = |digest: &str| digest.replacen(':', "-", 1);
+    let multi_sig = format!("docker.io/lkfix/multi:{}.sig", tag(&index));
+    let multi_referrers = format!("docker.io/lkfix/multi:{}", tag(&index));
+    let solo_sig = format!("docker.io/lkfix/solo:{}.sig", tag(&solo));
+    for name in [&multi_sig, &multi_referrers] {
+        cache.add_ref(name, &descriptor(&sig)).unwrap();
+    }
+    cache.add_ref(&solo_sig, &descriptor(&referrers)).unwrap();
+    // A second name of the same image keeps its signatures.
+    cache
+        .add_ref("docker.io/lkfix/solo:latest", &descriptor_of(&cache, "docker.io/lkfix/solo:1"))
+        .unwrap();
+
+    let report = cache.remove(&["docker.io/lkfix/multi:1"]).unwrap();
+    let mut removed = report.names.clone();
+    removed.sort();
+    let mut expected = vec!["docker.io/lkfix/multi:1".to_owned(), multi_sig, multi_referrers];
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert!(
+        report.blobs.iter().any(|d| d.to_string() == sig.digest),
+        "the signature manifest is deleted: {report:?}"
+    );
+
+    let report = cache.remove(&["docker.io/lkfix/solo:1"]).unwrap();
+    assert_eq!(report.names, ["docker.io/lkfix/solo:1"], "solo:latest still names the image");
+    let mut left: Vec<String> = names(&cache).into_iter().map(|(n, _)| n).collect();
+    left.sort();
+    assert_eq!(left, ["docker.io/lkfix/solo:latest", solo_sig.as_str()]);
+    let mut report = cache.remove(&["docker.io/lkfix/solo:latest"]).unwrap();
+    report.names.sort();
+    assert_eq!(report.names, ["docker.io/lkfix/solo:latest", solo_sig.as_str()]);
+    assert!(names(&cache).is_empty());
+}
+
+fn descriptor_of(cache: &Cache, name: &str) -> kit::oci::Descriptor {
+    cache.lookup(name).unwrap().unwrap()
+}

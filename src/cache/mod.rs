@@ -330,7 +330,10 @@ impl Cache {
         Ok(entries)
     }
 
-    /// Removes the named images, and the blobs only they used.
+    /// Removes the named images, the signatures kit stored for them (the cosign
+    /// `<repo>:sha256-<hex>.sig` and referrers `<repo>:sha256-<hex>` entries of the removed
+    /// image's digest, unless another remaining name of the same repository still points at that
+    /// digest), and the blobs only they used. The report names every entry removed.
     pub fn remove(&self, names: &[&str]) -> Result<SweepReport, CacheError> {
         let _gc = lock_file(&self.root().join(GC_LOCK), LockKind::Exclusive, true)?;
         let _lock = self.index_lock(LockKind::Exclusive)?;
@@ -350,6 +353,9 @@ impl Cache {
                 });
             }
         }
+        let with_signatures = signature_names(&index.manifests, names);
+        let names: Vec<&str> = with_signatures.iter().map(String::as_str).collect();
+        let names = names.as_slice();
         let (removed, kept): (Vec<&Descriptor>, Vec<&Descriptor>) =
             index.manifests.iter().partition(|d| ref_name(d).is_some_and(|n| names.contains(&n)));
         let mut keep = BTreeSet::new();
@@ -598,6 +604,36 @@ pub fn default_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         Some(cache_home) => Some(cache_home.join("kit")),
         None => non_empty("HOME").map(|home| home.join(".cache/kit")),
     }
+}
+
+/// `names` plus the signature entries of the images they name (see [`Cache::remove`]).
+fn signature_names(entries: &[Descriptor], names: &[&str]) -> Vec<String> {
+    let repository = |name: &str| {
+        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+        name[last_slash..].rfind(':').map(|colon| name[..last_slash + colon].to_owned())
+    };
+    let mut all: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    for entry in entries {
+        let Some(name) = ref_name(entry).filter(|n| names.contains(n)) else { continue };
+        let Some(repo) = repository(name) else { continue };
+        let still_named = entries.iter().any(|other| {
+            other.digest == entry.digest
+                && ref_name(other).is_some_and(|n| {
+                    !names.contains(&n) && repository(n).as_deref() == Some(repo.as_str())
+                })
+        });
+        if still_named {
+            continue;
+        }
+        let tag = format!("{}-{}", entry.digest.algorithm().name(), entry.digest.hex());
+        for signature in [format!("{repo}:{tag}.sig"), format!("{repo}:{tag}")] {
+            let present = entries.iter().any(|e| ref_name(e) == Some(signature.as_str()));
+            if present && !all.contains(&signature) {
+                all.push(signature);
+            }
+        }
+    }
+    all
 }
 
 /// The `org.opencontainers.image.ref.name` of an index entry.

@@ -61,7 +61,8 @@ enum CacheCommand {
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
     },
-    /// Remove named images, and the blobs no other image uses.
+    /// Remove named images, the signatures kit stored for them, and the blobs no other image
+    /// uses.
     Rm {
         /// Image names as `kit cache ls` prints them.
         #[arg(required = true, value_name = "NAME")]
