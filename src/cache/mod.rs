@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::digest::Digest;
-use crate::oci::spec::{MAX_JSON_BYTES, Manifest, parse_manifest};
+use crate::oci::spec::{ImageManifest, MAX_JSON_BYTES, Manifest, parse_manifest};
 use crate::oci::{ANNOTATION_REF_NAME, Descriptor, OciLayout};
 
 pub use archive::ImportReport;
@@ -477,38 +477,23 @@ impl Cache {
     fn live_diff_ids(&self, roots: &[&Descriptor]) -> Result<BTreeSet<Digest>, CacheError> {
         let mut live = BTreeSet::new();
         let mut seen = BTreeSet::new();
-        let mut stack: Vec<Descriptor> = roots.iter().map(|d| (*d).clone()).collect();
-        while let Some(descriptor) = stack.pop() {
-            if !seen.insert(descriptor.digest.clone()) || !self.has_blob(&descriptor.digest) {
-                continue;
-            }
-            let is_document = crate::oci::media_type::is_index(&descriptor.media_type)
-                || crate::oci::media_type::is_image_manifest(&descriptor.media_type);
-            if !is_document {
-                continue;
-            }
-            let bytes = self.layout.read_blob_bytes(&descriptor.digest, MAX_JSON_BYTES)?;
-            let what = format!("{}: {}", self.root().display(), descriptor.digest);
-            let raw = parse_manifest(Arc::from(bytes), Some(&descriptor.media_type), &what)?;
-            match raw.value {
-                Manifest::Index(index) => stack.extend(index.manifests),
-                Manifest::Image(manifest) => {
-                    if !self.has_blob(&manifest.config.digest) {
-                        continue;
-                    }
-                    let bytes =
-                        self.layout.read_blob_bytes(&manifest.config.digest, MAX_JSON_BYTES)?;
-                    let Ok(config) = serde_json::from_slice::<ConfigDiffIds>(&bytes) else {
-                        // Not an image configuration (an artifact): it has no layer files.
-                        continue;
-                    };
-                    for (layer, diff_id) in manifest.layers.iter().zip(config.rootfs.diff_ids) {
-                        if self.has_blob(&layer.digest) {
-                            live.insert(diff_id);
-                        }
+        for root in roots {
+            self.walk(root, &mut seen, &mut |manifest| {
+                if !self.has_blob(&manifest.config.digest) {
+                    return Ok(());
+                }
+                let bytes = self.layout.read_blob_bytes(&manifest.config.digest, MAX_JSON_BYTES)?;
+                let Ok(config) = serde_json::from_slice::<ConfigDiffIds>(&bytes) else {
+                    // Not an image configuration (an artifact): it has no layer files.
+                    return Ok(());
+                };
+                for (layer, diff_id) in manifest.layers.iter().zip(config.rootfs.diff_ids) {
+                    if self.has_blob(&layer.digest) {
+                        live.insert(diff_id);
                     }
                 }
-            }
+                Ok(())
+            })?;
         }
         Ok(live)
     }
@@ -528,9 +513,21 @@ impl Cache {
     /// Adds to `out` the digests of every blob reachable from `root` (present or not).
     /// Documents are read verified; children of a missing document are not followed.
     pub fn mark(&self, root: &Descriptor, out: &mut BTreeSet<Digest>) -> Result<(), CacheError> {
+        self.walk(root, out, &mut |_| Ok(()))
+    }
+
+    /// Visits every blob reachable from `root` that is not in `seen` yet (adding each to
+    /// `seen`, present or not), reading present indexes and image manifests verified and
+    /// following their children, and calls `on_manifest` for each image manifest read.
+    fn walk(
+        &self,
+        root: &Descriptor,
+        seen: &mut BTreeSet<Digest>,
+        on_manifest: &mut dyn FnMut(&ImageManifest) -> Result<(), CacheError>,
+    ) -> Result<(), CacheError> {
         let mut stack = vec![root.clone()];
         while let Some(descriptor) = stack.pop() {
-            if !out.insert(descriptor.digest.clone()) {
+            if !seen.insert(descriptor.digest.clone()) {
                 continue;
             }
             let is_document = crate::oci::media_type::is_index(&descriptor.media_type)
@@ -544,6 +541,7 @@ impl Cache {
             match raw.value {
                 Manifest::Index(index) => stack.extend(index.manifests),
                 Manifest::Image(manifest) => {
+                    on_manifest(&manifest)?;
                     stack.push(manifest.config);
                     stack.extend(manifest.layers);
                 }
