@@ -32,7 +32,8 @@ use signing::notation::{
 };
 use signing::x509::X509Error;
 use signing::{ImageInput, NotationSignature, PolicyFile, UnixTime};
-use support::{ci, npm_prefix, read_files, repo_root, run};
+use support::node::{generator, npm_prefix, run};
+use support::{ci, read_files};
 
 struct Fixtures {
     files: BTreeMap<String, Vec<u8>>,
@@ -60,11 +61,7 @@ fn generate() -> Result<Fixtures, String> {
         .join(format!("signing-notation-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    run(Command::new("node")
-        .arg(repo_root().join("testdata/signing/make-notation.mjs"))
-        .arg("--out")
-        .arg(&out)
-        .env("KIT_NODE_PREFIX", &prefix))?;
+    generator("make-notation.mjs", &prefix, &["--out".as_ref(), out.as_os_str()])?;
     let files = read_files(&out)?;
     let read = |p: &str| std::fs::read(out.join(p)).map_err(|e| e.to_string());
     let root_pem = read("pki/root.pem")?;

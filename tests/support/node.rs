@@ -8,6 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The workspace root, from the `kit` package (the root itself) or a member (`signing/`).
+pub fn repo_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match manifest_dir.ancestors().find(|dir| dir.join("testdata/signing").is_dir()) {
+        Some(root) => root.to_owned(),
+        None => manifest_dir.to_owned(),
+    }
+}
+
 /// Runs `cmd`; its trimmed stdout, or why it failed.
 pub fn run(cmd: &mut Command) -> Result<String, String> {
     match cmd.output() {
@@ -21,8 +30,7 @@ pub fn run(cmd: &mut Command) -> Result<String, String> {
 pub fn npm_prefix() -> Result<PathBuf, String> {
     run(Command::new("node").arg("--version"))?;
     run(Command::new("npm").arg("--version"))?;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let pins = root.join("testdata/signing/fixtures-npm");
+    let pins = repo_root().join("testdata/signing/fixtures-npm");
     let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signing-fixtures-npm");
     std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
     let lock = std::fs::read(pins.join("package-lock.json")).map_err(|e| e.to_string())?;
@@ -41,9 +49,8 @@ pub fn npm_prefix() -> Result<PathBuf, String> {
 
 /// Runs the generator `testdata/signing/<script>` with `args` and the npm prefix.
 pub fn generator(script: &str, prefix: &Path, args: &[&std::ffi::OsStr]) -> Result<String, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     run(Command::new("node")
-        .arg(root.join("testdata/signing").join(script))
+        .arg(repo_root().join("testdata/signing").join(script))
         .args(args)
         .env("KIT_NODE_PREFIX", prefix))
 }

@@ -1,17 +1,22 @@
-//! Shared by the fixture tests: the node/npm harness ([`npm_prefix`]: `npm ci` of
-//! `testdata/signing/fixtures-npm/` into Cargo's target tmpdir) and, for the keyless tests, the
-//! files `testdata/signing/make-bundle.mjs` generates, once per test binary. Without node or
-//! npm the tests print why and pass; with `CI` set they fail.
+//! Shared by the fixture tests: the node/npm harness ([`node`], the workspace's
+//! `tests/support/node.rs`: `npm ci` of `testdata/signing/fixtures-npm/` into Cargo's target
+//! tmpdir) and, for the keyless tests, the files `testdata/signing/make-bundle.mjs` generates,
+//! once per test binary. Without node or npm the tests print why and pass; with `CI` set they
+//! fail.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::Value;
 use signing::trusted_root::TrustedRoot;
+
+#[path = "../../../tests/support/node.rs"]
+pub mod node;
+
+use node::{generator, npm_prefix};
 
 /// The generated files, by name, and the pinned digest.
 pub struct Fixtures {
@@ -33,44 +38,6 @@ fn skip(why: &str) -> Option<&'static Fixtures> {
     assert!(!ci(), "CI is set, so the bundle fixtures must be generated: {why}");
     eprintln!("skipping keyless fixture tests: {why}");
     None
-}
-
-/// Runs a command, returning its trimmed stdout, or why it failed.
-pub fn run(cmd: &mut Command) -> Result<String, String> {
-    match cmd.output() {
-        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
-        Ok(o) => Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr))),
-        Err(e) => Err(format!("{cmd:?} did not run: {e}")),
-    }
-}
-
-/// The workspace root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The folder where `npm ci` ran with the pinned `testdata/signing/fixtures-npm/` (done once
-/// per lockfile content, under Cargo's target tmpdir): the fixture generators' `KIT_NODE_PREFIX`.
-#[allow(clippy::print_stderr)]
-pub fn npm_prefix() -> Result<PathBuf, String> {
-    let node = run(Command::new("node").arg("--version"))?;
-    let npm = run(Command::new("npm").arg("--version"))?;
-    eprintln!("using node {node}, npm {npm}");
-    let pins = repo_root().join("testdata/signing/fixtures-npm");
-    let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signing-fixtures-npm");
-    std::fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
-    let lock = std::fs::read(pins.join("package-lock.json")).map_err(|e| e.to_string())?;
-    let stamp = prefix.join("installed-lock.json");
-    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(pins.join(file), prefix.join(file)).map_err(|e| e.to_string())?;
-        }
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"])
-            .current_dir(&prefix))?;
-        std::fs::write(&stamp, &lock).map_err(|e| e.to_string())?;
-    }
-    Ok(prefix)
 }
 
 /// Reads every regular file directly in `dir`, by name.
@@ -97,13 +64,11 @@ fn generate() -> Result<Fixtures, String> {
     std::fs::write(&manifest, br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#)
         .map_err(|e| e.to_string())?;
     let bundles = out.join("bundles");
-    run(Command::new("node")
-        .arg(repo_root().join("testdata/signing/make-bundle.mjs"))
-        .arg("--out")
-        .arg(&bundles)
-        .arg("--artifact")
-        .arg(&manifest)
-        .env("KIT_NODE_PREFIX", &prefix))?;
+    generator(
+        "make-bundle.mjs",
+        &prefix,
+        &["--out".as_ref(), bundles.as_os_str(), "--artifact".as_ref(), manifest.as_os_str()],
+    )?;
     let files = read_files(&bundles)?;
     let _ = std::fs::remove_dir_all(&out);
     let meta: Value = serde_json::from_slice(&files["meta.json"]).map_err(|e| e.to_string())?;
