@@ -110,6 +110,19 @@ pub(crate) struct Target<'a> {
     pub blob: Option<&'a Digest>,
 }
 
+impl<'a> Target<'a> {
+    /// Requests for documents (manifests, indexes, referrers) of `reference`'s repository on
+    /// `endpoint`; `image` is `reference` written out, for messages.
+    pub fn documents(
+        endpoint: &'a Endpoint,
+        reference: &crate::reference::Reference,
+        image: &'a str,
+    ) -> Target<'a> {
+        let repository = endpoint.repository(&reference.remote_repository());
+        Target { endpoint, repository, image, blob: None }
+    }
+}
+
 /// A manifest as the registry served it.
 pub(crate) struct ManifestAnswer {
     /// The exact bytes.

@@ -71,12 +71,7 @@ impl Registry {
     pub fn head(&self, reference: &Reference) -> Result<Option<Descriptor>, FetchError> {
         let image = reference.to_string();
         let endpoint = self.client.endpoint(reference.registry())?;
-        let target = Target {
-            repository: endpoint.repository(&reference.remote_repository()),
-            endpoint: &endpoint,
-            image: &image,
-            blob: None,
-        };
+        let target = Target::documents(&endpoint, reference, &image);
         let name = manifest_reference(reference);
         let answer = self.runtime.block_on(self.client.head_manifest(&target, &name))?;
         Ok(answer.map(|(digest, media_type, size)| Descriptor::new(&media_type, digest, size)))
@@ -91,12 +86,7 @@ impl Registry {
         let image = reference.to_string();
         self.progress(&image, None, FetchState::Resolving, 0, None);
         let endpoint = self.client.endpoint(reference.registry())?;
-        let target = Target {
-            repository: endpoint.repository(&reference.remote_repository()),
-            endpoint: &endpoint,
-            image: &image,
-            blob: None,
-        };
+        let target = Target::documents(&endpoint, reference, &image);
         let name = manifest_reference(reference);
         let answer =
             self.runtime.block_on(self.client.manifest(&target, &name, reference.digest()))?;
@@ -158,13 +148,8 @@ impl Registry {
     ) -> Result<Option<Vec<Vec<u8>>>, FetchError> {
         let image = reference.to_string();
         let endpoint = self.client.endpoint(reference.registry())?;
-        let repository = endpoint.repository(&reference.remote_repository());
-        let target = Target {
-            repository: repository.clone(),
-            endpoint: &endpoint,
-            image: &image,
-            blob: None,
-        };
+        let target = Target::documents(&endpoint, reference, &image);
+        let repository = &target.repository;
         let mut pages = Vec::new();
         let mut path = format!("referrers/{digest}");
         loop {
@@ -187,7 +172,7 @@ impl Registry {
                     ),
                 });
             }
-            path = link_path(&next, &endpoint.authority, &repository).ok_or_else(|| {
+            path = link_path(&next, &endpoint.authority, repository).ok_or_else(|| {
                 FetchError::BadAnswer {
                     image: image.clone(),
                     detail: format!(
@@ -247,12 +232,7 @@ impl Registry {
     ) -> Result<(), FetchError> {
         let image = reference.to_string();
         let endpoint = self.client.endpoint(reference.registry())?;
-        let target = Target {
-            repository: endpoint.repository(&reference.remote_repository()),
-            endpoint: &endpoint,
-            image: &image,
-            blob: None,
-        };
+        let target = Target::documents(&endpoint, reference, &image);
         let _guard = cache.write_guard()?;
         for descriptor in documents {
             if cache.has_blob(&descriptor.digest) {
