@@ -13,11 +13,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use formats::tree::{Content, NodeKind, Tree};
+use formats::tree::{Content, NodeKind};
 use kit::config::{self, SourceFile};
 use kit::linuxkit::{AssembleOptions, HostFiles, Images, ResolvedImage, assemble};
 use kit::oci::{ImageSource, OciLayout, Platform};
 use kit::tree::{LayerFiles, merge_image};
+
+#[path = "support/oracle_listing.rs"]
+mod oracle_listing;
+
+use oracle_listing::{kit_entries, modulo_version, oracle_entries};
 
 const FIXTURE: &str = include_str!("../testdata/linuxkit/oracle/fixture.yml");
 
@@ -65,103 +70,6 @@ impl HostFiles for Host {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    kind: char,
-    mode: u32,
-    owner: String,
-    size: u64,
-    link: String,
-    mtime: i64,
-    origin: String,
-}
-
-fn mode_from_perms(perms: &str) -> u32 {
-    let bytes = perms.as_bytes();
-    let mut mode = 0;
-    let bits = [0o400, 0o200, 0o100, 0o040, 0o020, 0o010, 0o004, 0o002, 0o001];
-    for (idx, bit) in bits.iter().enumerate() {
-        let c = bytes[idx + 1];
-        if c != b'-' && c != b'S' && c != b'T' {
-            mode |= bit;
-        }
-        match (idx, c) {
-            (2, b's' | b'S') => mode |= 0o4000,
-            (5, b's' | b'S') => mode |= 0o2000,
-            (8, b't' | b'T') => mode |= 0o1000,
-            _ => {}
-        }
-    }
-    mode
-}
-
-/// `lib/modules/<version>/...` with the version replaced.
-fn modulo_version(path: &str) -> String {
-    let parts: Vec<&str> = path.split('/').collect();
-    if parts.len() >= 3 && parts[0] == "lib" && parts[1] == "modules" {
-        let mut parts = parts;
-        parts[2] = "<version>";
-        return parts.join("/");
-    }
-    path.to_string()
-}
-
-fn oracle_entries() -> BTreeMap<String, Entry> {
-    let tvf = include_str!("../testdata/linuxkit/oracle/tar-tvf-B-tar.txt");
-    let pax = include_str!("../testdata/linuxkit/oracle/tar-entries-with-pax-B-tar.txt");
-    let mut entries = BTreeMap::new();
-    for (tvf_line, pax_line) in tvf.lines().zip(pax.lines()) {
-        let fields: Vec<&str> = tvf_line.split_whitespace().collect();
-        let rest = fields[5..].join(" ");
-        let (path, link) = match rest.split_once(" -> ").or_else(|| rest.split_once(" link to ")) {
-            Some((path, link)) => (path.to_string(), link.to_string()),
-            None => (rest.clone(), String::new()),
-        };
-        let path = path.trim_end_matches('/').to_string();
-        if path == "sbom.spdx.json" {
-            continue;
-        }
-        let pax_fields: Vec<&str> = pax_line.split_whitespace().collect();
-        let origin = pax_line.rsplit_once("  [").unwrap().1.strip_suffix(']').unwrap().to_string();
-        let entry = Entry {
-            kind: fields[0].chars().next().unwrap(),
-            mode: mode_from_perms(fields[0]),
-            owner: fields[1].to_string(),
-            size: fields[2].parse().unwrap(),
-            link,
-            mtime: pax_fields[2].parse().unwrap(),
-            origin,
-        };
-        entries.insert(modulo_version(&path), entry);
-    }
-    entries
-}
-
-fn kit_entries(tree: &Tree) -> BTreeMap<String, Entry> {
-    let mut entries = BTreeMap::new();
-    tree.walk::<()>(&mut |path, node| {
-        let (kind, size, link) = match &node.kind {
-            NodeKind::Dir(_) => ('d', 0, String::new()),
-            NodeKind::File(content) => ('-', content.len(), String::new()),
-            NodeKind::Symlink(target) => ('l', 0, String::from_utf8_lossy(target).into_owned()),
-            NodeKind::HardLink(target) => ('h', 0, String::from_utf8_lossy(target).into_owned()),
-            other => panic!("unexpected node {other:?}"),
-        };
-        let origin = match &node.origin {
-            Some(origin) => format!("{} | {}", origin.location, origin.source),
-            None => "-".to_string(),
-        };
-        let path = modulo_version(&String::from_utf8_lossy(path));
-        let owner = format!("{}/{}", node.meta.uid, node.meta.gid);
-        let entry =
-            Entry { kind, mode: node.meta.mode, owner, size, link, mtime: node.meta.mtime, origin };
-        entries.insert(path, entry);
-        Ok(())
-    })
-    .unwrap();
-    entries
-}
-
 #[test]
 fn real_fixture_images_assemble_like_linuxkit() {
     let Some(dir) = fixtures_dir() else { return };
@@ -184,7 +92,7 @@ fn real_fixture_images_assemble_like_linuxkit() {
     let options = AssembleOptions { epoch: 1492533000, arch: "amd64".into() };
     let assembled = assemble(&config, &images, &host, &options).unwrap();
 
-    let mut expected = oracle_entries();
+    let mut expected = oracle_entries(&modulo_version);
     let etc = expected.get_mut("etc").unwrap();
     etc.origin = "init[1] | localhost:5000/lkfix/init:1".to_string();
     // A hard link shares its target's inode: the layer merge gives it the target's mode, where
@@ -198,7 +106,7 @@ fn real_fixture_images_assemble_like_linuxkit() {
         let target_mode = expected[&target].mode;
         expected.get_mut(&path).unwrap().mode = target_mode;
     }
-    let actual = kit_entries(&assembled.root);
+    let actual = kit_entries(&assembled.root, &modulo_version);
     let mut problems = Vec::new();
     for (path, want) in &expected {
         match actual.get(path) {

@@ -18,6 +18,11 @@ use kit::config::{Config, File, Image, ImageConfig, ImageRef, InitImage, Kernel,
 use kit::linuxkit::spec::ImageDefaults;
 use kit::linuxkit::{AssembleOptions, HostFiles, ImageMap, ResolvedImage, assemble};
 
+#[path = "support/oracle_listing.rs"]
+mod oracle_listing;
+
+use oracle_listing::{kit_entries, oracle_entries};
+
 const LAYER_TIME: i64 = 1704067200;
 const EPOCH: i64 = 1492533000;
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -272,108 +277,6 @@ impl HostFiles for Host {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    kind: char,
-    mode: u32,
-    owner: String,
-    size: u64,
-    link: String,
-    mtime: i64,
-    origin: String,
-}
-
-fn mode_from_perms(perms: &str) -> u32 {
-    let bytes = perms.as_bytes();
-    let mut mode = 0;
-    for (idx, bit) in
-        [0o400, 0o200, 0o100, 0o040, 0o020, 0o010, 0o004, 0o002, 0o001].iter().enumerate()
-    {
-        let c = bytes[idx + 1];
-        if c != b'-' && c != b'S' && c != b'T' {
-            mode |= bit;
-        }
-        match (idx, c) {
-            (2, b's' | b'S') => mode |= 0o4000,
-            (5, b's' | b'S') => mode |= 0o2000,
-            (8, b't' | b'T') => mode |= 0o1000,
-            _ => {}
-        }
-    }
-    mode
-}
-
-/// The oracle: `tar -tvf` and the PAX listing, zipped line by line; last entry of a path wins.
-fn oracle_entries() -> BTreeMap<String, Entry> {
-    let tvf = include_str!("../testdata/linuxkit/oracle/tar-tvf-B-tar.txt");
-    let pax = include_str!("../testdata/linuxkit/oracle/tar-entries-with-pax-B-tar.txt");
-    let tvf_lines: Vec<&str> = tvf.lines().collect();
-    let pax_lines: Vec<&str> = pax.lines().collect();
-    assert_eq!(tvf_lines.len(), pax_lines.len());
-    let mut entries = BTreeMap::new();
-    for (tvf_line, pax_line) in tvf_lines.iter().zip(&pax_lines) {
-        let fields: Vec<&str> = tvf_line.split_whitespace().collect();
-        let perms = fields[0];
-        let owner = fields[1].to_string();
-        let size: u64 = fields[2].parse().unwrap();
-        let rest = fields[5..].join(" ");
-        let (path, link) = if let Some((path, link)) = rest.split_once(" -> ") {
-            (path.to_string(), link.to_string())
-        } else if let Some((path, link)) = rest.split_once(" link to ") {
-            (path.to_string(), link.to_string())
-        } else {
-            (rest.clone(), String::new())
-        };
-        let path = path.trim_end_matches('/').to_string();
-        if path == "sbom.spdx.json" {
-            continue;
-        }
-        let pax_fields: Vec<&str> = pax_line.split_whitespace().collect();
-        let mtime: i64 = pax_fields[2].parse().unwrap();
-        let origin = pax_line.rsplit_once("  [").unwrap().1;
-        let origin = origin.strip_suffix(']').unwrap().to_string();
-        assert!(pax_line.contains(&format!(" {path}")), "listings out of step at {path}");
-        let kind = perms.chars().next().unwrap();
-        entries.insert(
-            path,
-            Entry { kind, mode: mode_from_perms(perms), owner, size, link, mtime, origin },
-        );
-    }
-    entries
-}
-
-fn kit_entries(tree: &Tree) -> BTreeMap<String, Entry> {
-    let mut entries = BTreeMap::new();
-    tree.walk::<()>(&mut |path, node| {
-        let (kind, size, link) = match &node.kind {
-            NodeKind::Dir(_) => ('d', 0, String::new()),
-            NodeKind::File(content) => ('-', content.len(), String::new()),
-            NodeKind::Symlink(target) => ('l', 0, String::from_utf8_lossy(target).into_owned()),
-            NodeKind::HardLink(target) => ('h', 0, String::from_utf8_lossy(target).into_owned()),
-            other => panic!("unexpected node {other:?}"),
-        };
-        let origin = match &node.origin {
-            Some(origin) => format!("{} | {}", origin.location, origin.source),
-            None => "-".to_string(),
-        };
-        entries.insert(
-            String::from_utf8_lossy(path).into_owned(),
-            Entry {
-                kind,
-                mode: node.meta.mode,
-                owner: format!("{}/{}", node.meta.uid, node.meta.gid),
-                size,
-                link,
-                mtime: node.meta.mtime,
-                origin,
-            },
-        );
-        Ok(())
-    })
-    .unwrap();
-    entries
-}
-
 fn assembled() -> kit::linuxkit::Assembled {
     let options = AssembleOptions { epoch: EPOCH, arch: "amd64".into() };
     assemble(&fixture(), &images(), &Host, &options).unwrap()
@@ -382,7 +285,7 @@ fn assembled() -> kit::linuxkit::Assembled {
 #[test]
 fn oracle_root_tree_matches_linuxkit_listing() {
     let assembled = assembled();
-    let mut expected = oracle_entries();
+    let mut expected = oracle_entries(&str::to_owned);
     // Documented fix: an existing directory keeps its metadata when a `files` entry lives in it;
     // LinuxKit re-emits `etc` from the files section (same mode, owner and time here, so only
     // the origin differs).
@@ -390,7 +293,7 @@ fn oracle_root_tree_matches_linuxkit_listing() {
     assert_eq!(etc.origin, "files[0] | linuxkit.files");
     etc.origin = "init[1] | localhost:5000/lkfix/init:1".to_string();
 
-    let actual = kit_entries(&assembled.root);
+    let actual = kit_entries(&assembled.root, &str::to_owned);
     let mut problems = Vec::new();
     for (path, want) in &expected {
         match actual.get(path) {
