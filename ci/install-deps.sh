@@ -36,7 +36,7 @@ fi
 packages=(
   "${qemu[@]}" ovmf
   # checkers for the writers
-  cpio libarchive-tools squashfs-tools dosfstools mtools gdisk fdisk xorriso
+  cpio libarchive-tools squashfs-tools erofs-utils genisoimage dosfstools mtools gdisk fdisk xorriso
   # fixtures: static busybox for the example images (apt-get download fetches the rest)
   busybox-static
   # registry, OCI tools and container runtime

@@ -21,9 +21,10 @@
 pub mod __fuzz;
 #[cfg(test)]
 mod arb;
-mod copy;
+pub mod copy;
 pub mod cpio;
 pub mod dump;
+pub mod extent;
 pub mod extract;
 mod links;
 pub mod tar;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::copy::{CopyError, copy_exact, write_zeros};
+use crate::copy::{CopyError, copy_content, write_zeros};
 use crate::cpio::Error;
 use crate::cpio::header::{Magic, NewcHeader, pad4};
 use crate::cpio::plan::{Data, PlannedEntry};
@@ -22,21 +22,13 @@ pub(crate) fn emit(
         let path = display_path(&entry.name);
         let write_err = |source| Error::Write { path: path.clone(), source };
         write_header_and_name(out, &entry.header, &entry.name).map_err(write_err)?;
-        let expected = u64::from(entry.header.filesize_bytes);
         match &entry.data {
             Data::None => {}
             Data::Bytes(bytes) => out.write_all(bytes).map_err(write_err)?,
             Data::Content(content) => {
-                let mut reader = content
-                    .open(source)
-                    .map_err(|source| Error::ReadContent { path: path.clone(), source })?;
-                copy_exact(&mut reader, out, expected).map_err(|err| match err {
-                    CopyError::Read(source) => Error::ReadContent { path: path.clone(), source },
+                copy_content(content, source, &entry.name, out).map_err(|err| match err {
+                    CopyError::Content(err) => Error::Content(err),
                     CopyError::Write(source) => Error::Write { path: path.clone(), source },
-                    CopyError::TooShort { found } => {
-                        Error::ContentTooShort { path: path.clone(), expected, found }
-                    }
-                    CopyError::TooLong => Error::ContentTooLong { path: path.clone(), expected },
                 })?;
             }
         }

@@ -49,6 +49,7 @@ mod write;
 
 use std::io::{self, Read, Write};
 
+use crate::copy::ContentError;
 use crate::extract::PathError;
 use crate::tree::{ContentSource, Tree};
 
@@ -71,32 +72,9 @@ pub enum Error {
         /// The writer's error.
         source: io::Error,
     },
-    /// Opening or reading a file's content failed.
-    #[error("reading the content of {path}: {source}")]
-    ReadContent {
-        /// The file.
-        path: String,
-        /// The content source's error.
-        source: io::Error,
-    },
-    /// A file's content ended before its announced length.
-    #[error("content of {path} ended after {found} bytes, expected {expected}")]
-    ContentTooShort {
-        /// The file.
-        path: String,
-        /// The announced length.
-        expected: u64,
-        /// The bytes actually read.
-        found: u64,
-    },
-    /// A file's content went on past its announced length.
-    #[error("content of {path} is longer than its announced {expected} bytes")]
-    ContentTooLong {
-        /// The file.
-        path: String,
-        /// The announced length.
-        expected: u64,
-    },
+    /// A file's content could not be read as announced.
+    #[error(transparent)]
+    Content(#[from] ContentError),
     /// A hard link does not resolve to a regular file of the tree.
     #[error("hard link {path}: target {target} is {problem}, expected a regular file of the tree")]
     HardLink {

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::copy::{CopyError, copy_exact, write_zeros};
+use crate::copy::{CopyError, copy_content, write_zeros};
 use crate::dump::display_path;
 use crate::tar::header::{self, pax_header};
 use crate::tar::pax;
@@ -32,18 +32,10 @@ pub(crate) fn emit(
         }
         out.write_all(header.as_bytes()).map_err(write_err)?;
         if let Body::File(content) = &entry.body {
-            let path = display_path(&entry.path);
             let expected = content.len();
-            let mut reader = content
-                .open(source)
-                .map_err(|source| Error::ReadContent { path: path.clone(), source })?;
-            copy_exact(&mut reader, out, expected).map_err(|err| match err {
-                CopyError::Read(source) => Error::ReadContent { path: path.clone(), source },
-                CopyError::Write(source) => Error::Write { path: path.clone(), source },
-                CopyError::TooShort { found } => {
-                    Error::ContentTooShort { path: path.clone(), expected, found }
-                }
-                CopyError::TooLong => Error::ContentTooLong { path: path.clone(), expected },
+            copy_content(content, source, &entry.path, out).map_err(|err| match err {
+                CopyError::Content(err) => Error::Content(err),
+                CopyError::Write(source) => write_err(source),
             })?;
             write_zeros(out, padding(expected)).map_err(write_err)?;
         }
