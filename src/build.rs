@@ -12,19 +12,19 @@
 //! 5. Each requested format is written to a temporary file and renamed into place.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 
-use formats::tree::{Content, ContentSource, Meta, Node, NodeKind, Tree};
-
+pub use crate::artifacts::Destination;
+use crate::artifacts::{self, OutputOptions, OutputReport};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::fetch::{self, PullPolicy, Registry};
 use crate::linuxkit::oci_volume::{self, OciVolumeLayout};
-use crate::linuxkit::{self, AssembleOptions, Assembled, HostFiles, ImageMap};
+use crate::linuxkit::{self, AssembleOptions, HostFiles, ImageMap};
 use crate::lock::{Lockfile, resolve_locked};
 use crate::oci::{self, ArchiveSource, ImageSource, OciLayout, Platform};
-use crate::output::{AtomicFile, Format};
+use crate::output::Format;
 use crate::reference::Reference;
 use crate::tree::{BuildContent, LayerFiles, merge_image};
 use crate::verify::{ImageToVerify, SignatureSources, Verified, VerifyError, verify_image};
@@ -77,24 +77,13 @@ impl LocalSource {
     }
 }
 
-/// Where outputs are written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
-    /// Into this directory, with LinuxKit's file names.
-    Directory(PathBuf),
-    /// The single streamable output to this file (`-o FILE`).
-    File(PathBuf),
-    /// The single streamable output to standard output (`-o -`).
-    Stdout,
-}
-
 /// What a build did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildReport {
     /// Each image the configuration names (as written), with where it came from and its digest.
     pub images: Vec<ImageReport>,
-    /// The files written, in order.
-    pub outputs: Vec<PathBuf>,
+    /// The files written, in order, with their sizes and SHA-256 digests.
+    pub outputs: Vec<OutputReport>,
 }
 
 /// One input image of a build.
@@ -210,7 +199,15 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
     let options =
         AssembleOptions { epoch: request.epoch, arch: request.platform.architecture.clone() };
     let assembled = linuxkit::assemble(config, &image_map, request.host, &options)?;
-    let outputs = write_outputs(&assembled, &image_map.source, request)?;
+    let files = artifacts::plan(&request.formats, &request.name, &request.destination);
+    let scratch_dir = match &request.destination {
+        Destination::Directory(dir) => Some(dir.as_path()),
+        Destination::File(path) => path.parent().filter(|p| !p.as_os_str().is_empty()),
+        Destination::Stdout => None,
+    };
+    let options = OutputOptions { epoch: request.epoch, initrd_gzip_level: 9 };
+    let outputs = artifacts::write(&assembled, &image_map.source, &options, &files, scratch_dir)
+        .map_err(|e| BuildError::Write { path: e.path, source: e.source })?;
     Ok(BuildReport { images: reports, outputs })
 }
 
@@ -516,160 +513,26 @@ fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), Buil
     if !matches!(request.destination, Destination::Directory(_)) {
         let streamable = request.formats.len() == 1 && request.formats[0].is_streamable();
         if !streamable {
-            return Err(BuildError::Request(
-                "-o writes a single output and works only with --format tar".to_owned(),
-            ));
+            let names: Vec<&str> = crate::output::FORMATS
+                .iter()
+                .filter(|spec| spec.streamable)
+                .map(|spec| spec.name)
+                .collect();
+            return Err(BuildError::Request(format!(
+                "-o writes a single output and works only with --format {}",
+                names.join(" or ")
+            )));
         }
     }
-    let needs_kernel = request.formats.iter().any(|f| *f != Format::Tar);
-    if needs_kernel && config.kernel.as_ref().and_then(|k| k.image.as_ref()).is_none() {
+    let arch = request.platform.architecture.as_str();
+    if let Some(format) = request.formats.iter().find(|f| !f.supports_arch(arch)) {
+        return Err(BuildError::Request(format!("the {format} format cannot be built for {arch}")));
+    }
+    let has_kernel = config.kernel.as_ref().and_then(|k| k.image.as_ref()).is_some();
+    if let Some(format) = request.formats.iter().find(|f| f.spec().needs_kernel && !has_kernel) {
         return Err(BuildError::Request(format!(
-            "the {} format needs a kernel image, and the configuration has none",
-            request.formats.iter().find(|f| **f != Format::Tar).map_or("", |f| f.name())
+            "the {format} format needs a kernel image, and the configuration has none"
         )));
     }
     Ok(())
-}
-
-fn write_outputs(
-    assembled: &Assembled,
-    source: &dyn ContentSource,
-    request: &BuildRequest<'_>,
-) -> Result<Vec<PathBuf>, BuildError> {
-    let mut written = Vec::new();
-    for format in &request.formats {
-        match (&request.destination, format) {
-            (Destination::Stdout, _) => {
-                let stdout = io::stdout();
-                let mut out = io::BufWriter::new(stdout.lock());
-                write_tar(&assembled.root, source, &mut out)
-                    .and_then(|()| out.flush())
-                    .map_err(|source| BuildError::Write { path: PathBuf::from("-"), source })?;
-            }
-            (Destination::File(path), _) => {
-                written.push(atomic(path, |out| write_tar(&assembled.root, source, out))?);
-            }
-            (Destination::Directory(dir), Format::Tar) => {
-                let path = dir.join(format!("{}.tar", request.name));
-                written.push(atomic(&path, |out| write_tar(&assembled.root, source, out))?);
-            }
-            (Destination::Directory(dir), Format::KernelInitrd) => {
-                let names = format.file_names(&request.name);
-                let kernel = kernel_content(assembled)?;
-                written
-                    .push(atomic(&dir.join(&names[0]), |out| copy_content(kernel, source, out))?);
-                written.push(atomic(&dir.join(&names[1]), |out| {
-                    write_initrd(assembled, source, out)
-                })?);
-                written.push(atomic(&dir.join(&names[2]), |out| {
-                    out.write_all(assembled.cmdline.as_bytes())
-                })?);
-            }
-            (Destination::Directory(dir), Format::TarKernelInitrd) => {
-                let path = dir.join(&format.file_names(&request.name)[0]);
-                written.push(atomic(&path, |out| {
-                    write_tar_kernel_initrd(assembled, source, request.epoch, out)
-                })?);
-            }
-        }
-    }
-    Ok(written)
-}
-
-fn atomic(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<PathBuf, BuildError> {
-    let fail = |source| BuildError::Write { path: path.to_path_buf(), source };
-    let mut file = AtomicFile::create(path).map_err(fail)?;
-    write(&mut file).map_err(fail)?;
-    file.commit().map_err(fail)
-}
-
-fn write_tar(root: &Tree, source: &dyn ContentSource, out: &mut dyn Write) -> io::Result<()> {
-    let options = formats::tar::TarOptions { pax_origin: true };
-    formats::tar::write(root, source, &options, out).map_err(io::Error::other)
-}
-
-fn kernel_content(assembled: &Assembled) -> Result<&Content, BuildError> {
-    assembled
-        .kernel
-        .as_ref()
-        .ok_or_else(|| BuildError::Request("the kernel image did not provide a kernel".to_owned()))
-}
-
-fn copy_content(
-    content: &Content,
-    source: &dyn ContentSource,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let mut reader = content.open(source)?;
-    let copied = io::copy(&mut reader, out)?;
-    if copied != content.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("expected {} bytes, read {copied}", content.len()),
-        ));
-    }
-    Ok(())
-}
-
-/// The root without the files LinuxKit diverts from the initrd: `boot/kernel`, `boot/cmdline`
-/// and `boot/ucode.cpio` (they are separate outputs). The rest of `boot/` (device trees from
-/// the kernel's modules tar) stays, as in LinuxKit.
-fn initrd_root(root: &Tree) -> Tree {
-    let mut root = root.clone();
-    let mut remove_boot = false;
-    if let Some(Node { kind: NodeKind::Dir(boot), .. }) = root.root.get_mut(b"boot".as_slice()) {
-        for name in [b"kernel".as_slice(), b"cmdline", b"ucode.cpio"] {
-            boot.remove(name);
-        }
-        remove_boot = boot.is_empty();
-    }
-    if remove_boot {
-        root.root.remove(b"boot".as_slice());
-    }
-    root
-}
-
-fn write_initrd(
-    assembled: &Assembled,
-    source: &dyn ContentSource,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    if let Some(ucode) = &assembled.ucode {
-        copy_content(ucode, source, out)?;
-    }
-    let options = formats::cpio::CpioOptions { root_entry: false };
-    formats::cpio::write_gzip(&initrd_root(&assembled.root), source, &options, 9, out)
-        .map_err(io::Error::other)
-}
-
-/// LinuxKit's `tar-kernel-initrd`: a tar of `kernel`, `initrd.img`, `cmdline` and, when there
-/// is microcode, `ucode.cpio`.
-fn write_tar_kernel_initrd(
-    assembled: &Assembled,
-    source: &dyn ContentSource,
-    epoch: i64,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let kernel = assembled
-        .kernel
-        .as_ref()
-        .ok_or_else(|| io::Error::other("the kernel image did not provide a kernel"))?;
-    let mut initrd = Vec::new();
-    let options = formats::cpio::CpioOptions { root_entry: false };
-    formats::cpio::write_gzip(&initrd_root(&assembled.root), source, &options, 9, &mut initrd)
-        .map_err(io::Error::other)?;
-    let mut tree = Tree::new(epoch);
-    let file = |content: Content| Node::new(NodeKind::File(content), Meta::new(0o644, epoch));
-    tree.root.insert(b"kernel".to_vec(), file(kernel.clone()));
-    tree.root.insert(b"initrd.img".to_vec(), file(Content::Inline(initrd.into())));
-    tree.root
-        .insert(b"cmdline".to_vec(), file(Content::Inline(assembled.cmdline.as_bytes().into())));
-    if let Some(ucode) = &assembled.ucode {
-        tree.root.insert(b"ucode.cpio".to_vec(), file(ucode.clone()));
-    }
-    let options = formats::tar::TarOptions { pax_origin: false };
-    formats::tar::write(&tree, source, &options, out).map_err(io::Error::other)
 }

@@ -6,6 +6,7 @@
 //! `src/main.rs` and `src/cli/` does all of that.
 #![warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
+pub mod artifacts;
 pub mod build;
 pub mod cache;
 pub mod config;

@@ -1,11 +1,16 @@
-//! Output files: LinuxKit's names for each format, and atomic writes.
+//! Output formats as one table, and atomic writes.
+//!
+//! [`FORMATS`] is the only place that knows a format: its name, the files it writes (with
+//! LinuxKit's names), whether it needs a kernel, whether it can stream to `-o`, and which
+//! architectures it supports. Each file is one [`Product`]; the build writes each product once,
+//! whichever formats ask for it.
 //!
 //! Every artifact is written to a temporary file in its destination directory and renamed into
 //! place only when it is complete, so a failed or interrupted build leaves no partial output.
 
 use std::fmt;
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -18,46 +23,207 @@ pub enum Format {
     KernelInitrd,
     /// `NAME-initrd.tar`: a tar holding `kernel`, `initrd.img`, `cmdline` and `ucode.cpio`.
     TarKernelInitrd,
+    /// `NAME-kernel`, `NAME-squashfs.img` (the root without `boot/`) and `NAME-cmdline`.
+    KernelSquashfs,
+    /// `NAME-kernel`, `NAME-erofs.img` (the root without `boot/`) and `NAME-cmdline`.
+    KernelErofs,
+    /// `NAME-kernel`, `NAME.iso` (the root without `boot/`, ISO 9660 with Rock Ridge and
+    /// Joliet, not bootable) and `NAME-cmdline`.
+    KernelIso,
 }
+
+/// What one output file holds. Several formats may share a product (`NAME-kernel`); it is
+/// written once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Product {
+    /// The root filesystem as a tar, `boot/` included.
+    RootTar,
+    /// The kernel image.
+    Kernel,
+    /// The microcode cpio (if any) followed by the compressed newc root.
+    Initrd,
+    /// The kernel command line.
+    Cmdline,
+    /// LinuxKit's tar of `kernel`, `initrd.img`, `cmdline` and `ucode.cpio`.
+    InitrdTar,
+    /// The root without `boot/` as squashfs.
+    Squashfs,
+    /// The root without `boot/` as EROFS.
+    Erofs,
+    /// The root without `boot/` as ISO 9660.
+    Iso,
+}
+
+/// One file of a format: LinuxKit's suffix after `NAME` and what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFile {
+    /// Appended to the base name (`-kernel`, `.tar`, …).
+    pub suffix: &'static str,
+    /// What the file holds.
+    pub product: Product,
+}
+
+/// The architectures a format can be built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arches {
+    /// Every architecture kit builds for.
+    Any,
+    /// Only these (`amd64`, `arm64`, `riscv64`).
+    Only(&'static [&'static str]),
+}
+
+/// Everything kit knows about one format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatSpec {
+    /// The format.
+    pub format: Format,
+    /// Its name as LinuxKit spells it (`--format NAME`).
+    pub name: &'static str,
+    /// The files it writes, in the order they are reported.
+    pub files: &'static [OutputFile],
+    /// True when the configuration must have a kernel image.
+    pub needs_kernel: bool,
+    /// True when its single file can be streamed to `-o FILE` or `-o -`.
+    pub streamable: bool,
+    /// The architectures it supports.
+    pub arches: Arches,
+    /// One line for `--help`.
+    pub about: &'static str,
+}
+
+const fn file(suffix: &'static str, product: Product) -> OutputFile {
+    OutputFile { suffix, product }
+}
+
+const KERNEL: OutputFile = file("-kernel", Product::Kernel);
+const CMDLINE: OutputFile = file("-cmdline", Product::Cmdline);
+
+/// Every format kit writes, in the order `--help` lists them.
+pub const FORMATS: &[FormatSpec] = &[
+    FormatSpec {
+        format: Format::Tar,
+        name: "tar",
+        files: &[file(".tar", Product::RootTar)],
+        needs_kernel: false,
+        streamable: true,
+        arches: Arches::Any,
+        about: "the root filesystem as a tar",
+    },
+    FormatSpec {
+        format: Format::KernelInitrd,
+        name: "kernel+initrd",
+        files: &[KERNEL, file("-initrd.img", Product::Initrd), CMDLINE],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Any,
+        about: "kernel, initramfs and command line",
+    },
+    FormatSpec {
+        format: Format::TarKernelInitrd,
+        name: "tar-kernel-initrd",
+        files: &[file("-initrd.tar", Product::InitrdTar)],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Any,
+        about: "kernel, initramfs and command line in one tar",
+    },
+    FormatSpec {
+        format: Format::KernelSquashfs,
+        name: "kernel+squashfs",
+        files: &[KERNEL, file("-squashfs.img", Product::Squashfs), CMDLINE],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Any,
+        about: "kernel, command line and the root as squashfs (boot with root=)",
+    },
+    FormatSpec {
+        format: Format::KernelErofs,
+        name: "kernel+erofs",
+        files: &[KERNEL, file("-erofs.img", Product::Erofs), CMDLINE],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Any,
+        about: "kernel, command line and the root as EROFS (boot with root=)",
+    },
+    FormatSpec {
+        format: Format::KernelIso,
+        name: "kernel+iso",
+        files: &[KERNEL, file(".iso", Product::Iso), CMDLINE],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Any,
+        about: "kernel, command line and the root as a plain ISO 9660 image",
+    },
+];
+
+/// LinuxKit formats kit does not write yet: asking for one says so instead of "unknown".
+pub const NOT_YET: &[&str] = &[
+    "docker",
+    "iso-bios",
+    "iso-efi",
+    "iso-efi-initrd",
+    "raw-bios",
+    "raw-efi",
+    "qcow2-bios",
+    "qcow2-efi",
+    "gcp",
+    "aws",
+    "vhd",
+    "dynamic-vhd",
+    "vmdk",
+    "rpi3",
+];
 
 /// Why a format name was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown output format {name:?}; kit writes: {}", Format::NAMES.join(", "))]
-pub struct UnknownFormat {
-    /// The name as given.
-    pub name: String,
+#[non_exhaustive]
+pub enum UnknownFormat {
+    /// Not a format name at all.
+    #[error("unknown output format {name:?}; kit writes: {}", Format::names().join(", "))]
+    Unknown {
+        /// The name as given.
+        name: String,
+    },
+    /// A LinuxKit format kit cannot write yet.
+    #[error("kit cannot write the LinuxKit format {name:?} yet; kit writes: {}", Format::names().join(", "))]
+    NotYet {
+        /// The name as given.
+        name: String,
+    },
 }
 
 impl Format {
     /// Every format name, in the order `--help` lists them.
-    pub const NAMES: [&'static str; 3] = ["tar", "kernel+initrd", "tar-kernel-initrd"];
+    pub fn names() -> Vec<&'static str> {
+        FORMATS.iter().map(|spec| spec.name).collect()
+    }
+
+    /// The format's entry in [`FORMATS`].
+    pub fn spec(self) -> &'static FormatSpec {
+        // Every variant has exactly one entry; the test `every_format_has_one_entry` checks it.
+        FORMATS.iter().find(|spec| spec.format == self).unwrap_or(&FORMATS[0])
+    }
 
     /// The format's name as LinuxKit spells it.
     pub fn name(self) -> &'static str {
-        match self {
-            Format::Tar => "tar",
-            Format::KernelInitrd => "kernel+initrd",
-            Format::TarKernelInitrd => "tar-kernel-initrd",
-        }
+        self.spec().name
     }
 
     /// True for formats that can be streamed to a single file or stdout with `-o`.
     pub fn is_streamable(self) -> bool {
-        matches!(self, Format::Tar)
+        self.spec().streamable
     }
 
     /// The files this format writes for base name `name`, in LinuxKit's spelling.
     pub fn file_names(self, name: &str) -> Vec<String> {
-        match self {
-            Format::Tar => vec![format!("{name}.tar")],
-            Format::KernelInitrd => {
-                vec![
-                    format!("{name}-kernel"),
-                    format!("{name}-initrd.img"),
-                    format!("{name}-cmdline"),
-                ]
-            }
-            Format::TarKernelInitrd => vec![format!("{name}-initrd.tar")],
+        self.spec().files.iter().map(|file| format!("{name}{}", file.suffix)).collect()
+    }
+
+    /// True when the format can be built for `arch` (`amd64`, `arm64`, …).
+    pub fn supports_arch(self, arch: &str) -> bool {
+        match self.spec().arches {
+            Arches::Any => true,
+            Arches::Only(arches) => arches.contains(&arch),
         }
     }
 }
@@ -66,12 +232,13 @@ impl FromStr for Format {
     type Err = UnknownFormat;
 
     fn from_str(name: &str) -> Result<Format, UnknownFormat> {
-        match name {
-            "tar" => Ok(Format::Tar),
-            "kernel+initrd" => Ok(Format::KernelInitrd),
-            "tar-kernel-initrd" => Ok(Format::TarKernelInitrd),
-            _ => Err(UnknownFormat { name: name.to_owned() }),
+        if let Some(spec) = FORMATS.iter().find(|spec| spec.name == name) {
+            return Ok(spec.format);
         }
+        if NOT_YET.contains(&name) {
+            return Err(UnknownFormat::NotYet { name: name.to_owned() });
+        }
+        Err(UnknownFormat::Unknown { name: name.to_owned() })
     }
 }
 
@@ -136,6 +303,15 @@ fn set_mode(_path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+impl Seek for AtomicFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match &mut self.writer {
+            Some(writer) => writer.seek(pos),
+            None => Err(io::Error::other("file already committed")),
+        }
+    }
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.writer {
@@ -164,11 +340,42 @@ mod tests {
         );
         assert_eq!(Format::Tar.file_names("x"), ["x.tar"]);
         assert_eq!(Format::TarKernelInitrd.file_names("x"), ["x-initrd.tar"]);
-        for name in Format::NAMES {
+        assert_eq!(
+            Format::KernelSquashfs.file_names("x"),
+            ["x-kernel", "x-squashfs.img", "x-cmdline"]
+        );
+        assert_eq!(Format::KernelErofs.file_names("x")[1], "x-erofs.img");
+        assert_eq!(Format::KernelIso.file_names("x")[1], "x.iso");
+        for name in Format::names() {
             assert_eq!(name.parse::<Format>().unwrap().name(), name);
         }
         let err = "iso-efi".parse::<Format>().unwrap_err().to_string();
-        assert!(err.contains("iso-efi") && err.contains("kernel+initrd"), "{err}");
+        assert!(err.contains("cannot write the LinuxKit format \"iso-efi\" yet"), "{err}");
+        let err = "isoefi".parse::<Format>().unwrap_err().to_string();
+        assert!(err.starts_with("unknown output format") && err.contains("kernel+initrd"), "{err}");
+    }
+
+    #[test]
+    fn every_format_has_one_entry() {
+        let all = [
+            Format::Tar,
+            Format::KernelInitrd,
+            Format::TarKernelInitrd,
+            Format::KernelSquashfs,
+            Format::KernelErofs,
+            Format::KernelIso,
+        ];
+        for format in all {
+            assert_eq!(FORMATS.iter().filter(|spec| spec.format == format).count(), 1);
+            assert_eq!(format.spec().format, format);
+        }
+        assert_eq!(FORMATS.len(), all.len());
+        for spec in FORMATS {
+            assert!(!NOT_YET.contains(&spec.name), "{} is written", spec.name);
+            assert_eq!(spec.streamable, spec.files.len() == 1 && spec.format == Format::Tar);
+            let kernel = spec.files.iter().any(|f| f.product == Product::Kernel);
+            assert!(!kernel || spec.needs_kernel, "{}", spec.name);
+        }
     }
 
     #[test]

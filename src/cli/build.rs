@@ -17,9 +17,14 @@ use super::{Failure, read_config};
 /// Arguments of `kit build`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Output formats, repeatable or comma-separated: tar, kernel+initrd, tar-kernel-initrd.
-    /// Default: kernel+initrd, or tar with -o.
-    #[arg(short = 'f', long = "format", value_name = "FORMAT", value_delimiter = ',')]
+    #[arg(
+        short = 'f',
+        long = "format",
+        value_name = "FORMAT",
+        value_delimiter = ',',
+        help = "Output formats, repeatable or comma-separated; default kernel+initrd, or tar with -o",
+        long_help = formats_help()
+    )]
     formats: Vec<String>,
 
     /// Directory the outputs are written to.
@@ -51,6 +56,20 @@ pub struct Args {
 
     #[command(flatten)]
     inputs: InputArgs,
+}
+
+/// `--format`'s long help: every format of the table with its files.
+fn formats_help() -> String {
+    let mut help = String::from(
+        "Output formats, repeatable or comma-separated. Default: kernel+initrd, or tar with -o. \
+         Each writes these files:\n",
+    );
+    for spec in kit::output::FORMATS {
+        let files: Vec<String> =
+            spec.files.iter().map(|file| format!("NAME{}", file.suffix)).collect();
+        help.push_str(&format!("\n  {:<18} {}", spec.name, files.join(", ")));
+    }
+    help
 }
 
 /// Arguments of `kit lock`.
@@ -276,8 +295,20 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         .map_err(|error| build_failure(error, "build"))?;
     print_verification(&report.images, &args.inputs);
     let mut stdout = io::stdout().lock();
-    for path in &report.outputs {
-        writeln!(stdout, "{}", path.display()).context("writing to standard output")?;
+    for output in &report.outputs {
+        if args.inputs.registry.progress == "json" {
+            let event = serde_json::json!({
+                "output": output.path,
+                "state": "written",
+                "formats": output.formats.iter().map(|f| f.name()).collect::<Vec<_>>(),
+                "size": output.size,
+                "sha256": output.sha256,
+            });
+            eprintln!("{event}");
+        }
+        if output.path.as_os_str() != "-" {
+            writeln!(stdout, "{}", output.path.display()).context("writing to standard output")?;
+        }
     }
     Ok(())
 }

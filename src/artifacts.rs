@@ -1,0 +1,463 @@
+//! The write stage: the assembled root, kernel and command line to output files.
+//!
+//! The requested formats are turned into a plan of files (one per path; a product such as
+//! `NAME-kernel` that several formats share is written once), and each file is written by one
+//! step for its [`Product`].
+//! Intermediate artifacts that more than one product uses (the initrd today; the UKI, the ESP
+//! and the raw disk later) are built once per build into unlinked temporary files in the output
+//! directory and reach the writers as ordinary [`Content::Blob`]s through [`Artifacts`], a
+//! [`ContentSource`] that adds them to the build's own.
+//! Every file goes to a temporary file that is renamed into place when complete; the report
+//! records each file's path, size and SHA-256.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use formats::tree::{BlobRange, Content, ContentSource, Meta, Node, NodeKind, Tree};
+use sha2::{Digest as _, Sha256};
+
+use crate::linuxkit::Assembled;
+use crate::output::{AtomicFile, Format, Product};
+
+/// Where outputs are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Into this directory, with LinuxKit's file names.
+    Directory(PathBuf),
+    /// The single streamable output to this file (`-o FILE`).
+    File(PathBuf),
+    /// The single streamable output to standard output (`-o -`).
+    Stdout,
+}
+
+/// Choices that change the bytes of some outputs. No `Default`: the caller decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// Time of generated entries and of image headers (seconds since the Unix epoch).
+    pub epoch: i64,
+    /// gzip level of the initrd (0–9).
+    pub initrd_gzip_level: u32,
+}
+
+/// One file a build wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputReport {
+    /// Its path (`-` for standard output).
+    pub path: PathBuf,
+    /// What it holds.
+    pub product: Product,
+    /// The formats that asked for it.
+    pub formats: Vec<Format>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The SHA-256 of its bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// Why an output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("writing {}", path.display())]
+pub struct WriteError {
+    /// The output file (`-` for standard output).
+    pub path: PathBuf,
+    /// What went wrong.
+    pub source: io::Error,
+}
+
+/// One file of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// Where it goes.
+    pub path: PathBuf,
+    /// What it holds.
+    pub product: Product,
+    /// The formats that asked for it.
+    pub formats: Vec<Format>,
+}
+
+/// The files `formats` write for base name `name` into `destination`, each path once, in the
+/// order the formats and their files are listed.
+pub fn plan(formats: &[Format], name: &str, destination: &Destination) -> Vec<PlannedFile> {
+    let mut planned: Vec<PlannedFile> = Vec::new();
+    for format in formats {
+        for file in format.spec().files {
+            let path = match destination {
+                Destination::Directory(dir) => dir.join(format!("{name}{}", file.suffix)),
+                Destination::File(path) => path.clone(),
+                Destination::Stdout => PathBuf::from("-"),
+            };
+            match planned.iter_mut().find(|p| p.path == path) {
+                Some(existing) => existing.formats.push(*format),
+                None => planned.push(PlannedFile {
+                    path,
+                    product: file.product,
+                    formats: vec![*format],
+                }),
+            }
+        }
+    }
+    planned
+}
+
+/// Writes every planned file; returns what was written, in plan order.
+pub fn write(
+    assembled: &Assembled,
+    source: &dyn ContentSource,
+    options: &OutputOptions,
+    files: &[PlannedFile],
+    scratch_dir: Option<&Path>,
+) -> Result<Vec<OutputReport>, WriteError> {
+    let artifacts = Artifacts::new(source, scratch_dir);
+    let steps = Steps { assembled, artifacts: &artifacts, options };
+    let mut reports = Vec::new();
+    for file in files {
+        let fail = |source| WriteError { path: file.path.clone(), source };
+        let (size, sha256) = if file.path.as_os_str() == "-" {
+            let stdout = io::stdout();
+            let mut out = HashingWriter::new(io::BufWriter::new(stdout.lock()));
+            steps.stream(file.product, &mut out).map_err(fail)?;
+            out.finish().map_err(fail)?
+        } else {
+            let mut out = AtomicFile::create(&file.path).map_err(fail)?;
+            steps.write(file.product, &mut out).map_err(fail)?;
+            let path = out.commit().map_err(fail)?;
+            hash_file(&path).map_err(fail)?
+        };
+        reports.push(OutputReport {
+            path: file.path.clone(),
+            product: file.product,
+            formats: file.formats.clone(),
+            size,
+            sha256,
+        });
+    }
+    Ok(reports)
+}
+
+/// A writer that can seek (every output file but standard output).
+pub trait WriteSeek: Write + Seek {}
+
+impl<T: Write + Seek> WriteSeek for T {}
+
+/// The step of each product.
+struct Steps<'a> {
+    assembled: &'a Assembled,
+    artifacts: &'a Artifacts<'a>,
+    options: &'a OutputOptions,
+}
+
+impl Steps<'_> {
+    /// Writes a product that needs no seeking (the streamable ones).
+    fn stream(&self, product: Product, out: &mut dyn Write) -> io::Result<()> {
+        match product {
+            Product::RootTar => write_tar(&self.assembled.root, self.artifacts, out),
+            other => Err(io::Error::other(format!("{other:?} cannot be streamed"))),
+        }
+    }
+
+    fn write(&self, product: Product, out: &mut dyn WriteSeek) -> io::Result<()> {
+        let source: &dyn ContentSource = self.artifacts;
+        match product {
+            Product::RootTar => write_tar(&self.assembled.root, source, out),
+            Product::Kernel => copy_content(self.kernel()?, source, b"boot/kernel", out),
+            Product::Cmdline => out.write_all(self.assembled.cmdline.as_bytes()),
+            Product::Initrd => {
+                let initrd = self.artifacts.initrd(self.assembled, self.options)?;
+                copy_content(&initrd, source, b"initrd", out)
+            }
+            Product::InitrdTar => self.write_initrd_tar(out),
+            Product::Squashfs | Product::Erofs | Product::Iso => Err(io::Error::other(format!(
+                "the {product:?} writer is not part of this build of kit"
+            ))),
+        }
+    }
+
+    fn kernel(&self) -> io::Result<&Content> {
+        self.assembled
+            .kernel
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the kernel image did not provide a kernel"))
+    }
+
+    /// LinuxKit's `tar-kernel-initrd`: a tar of `kernel`, `initrd.img`, `cmdline` and, when
+    /// there is microcode, `ucode.cpio`.
+    fn write_initrd_tar(&self, out: &mut dyn Write) -> io::Result<()> {
+        let epoch = self.options.epoch;
+        let initrd = self.artifacts.initrd(self.assembled, self.options)?;
+        let mut tree = Tree::new(epoch);
+        let file = |content: Content| Node::new(NodeKind::File(content), Meta::new(0o644, epoch));
+        tree.root.insert(b"kernel".to_vec(), file(self.kernel()?.clone()));
+        tree.root.insert(b"initrd.img".to_vec(), file(initrd));
+        let cmdline = Content::Inline(self.assembled.cmdline.as_bytes().into());
+        tree.root.insert(b"cmdline".to_vec(), file(cmdline));
+        if let Some(ucode) = &self.assembled.ucode {
+            tree.root.insert(b"ucode.cpio".to_vec(), file(ucode.clone()));
+        }
+        let options = formats::tar::TarOptions { pax_origin: false };
+        formats::tar::write(&tree, self.artifacts, &options, out).map_err(io::Error::other)
+    }
+}
+
+fn write_tar(root: &Tree, source: &dyn ContentSource, out: &mut dyn Write) -> io::Result<()> {
+    let options = formats::tar::TarOptions { pax_origin: true };
+    formats::tar::write(root, source, &options, out).map_err(io::Error::other)
+}
+
+fn copy_content(
+    content: &Content,
+    source: &dyn ContentSource,
+    path: &[u8],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut map = formats::extent::ExtentMap::new();
+    map.push_content(path, content.clone());
+    map.write_to(source, out).map_err(io::Error::other)
+}
+
+/// The root without the files LinuxKit diverts from the initrd: `boot/kernel`, `boot/cmdline`
+/// and `boot/ucode.cpio` (they are separate outputs). The rest of `boot/` (device trees from
+/// the kernel's modules tar) stays, as in LinuxKit.
+pub fn initrd_root(root: &Tree) -> Tree {
+    let mut root = root.clone();
+    let mut remove_boot = false;
+    if let Some(Node { kind: NodeKind::Dir(boot), .. }) = root.root.get_mut(b"boot".as_slice()) {
+        for name in [b"kernel".as_slice(), b"cmdline", b"ucode.cpio"] {
+            boot.remove(name);
+        }
+        remove_boot = boot.is_empty();
+    }
+    if remove_boot {
+        root.root.remove(b"boot".as_slice());
+    }
+    root
+}
+
+/// The root of the filesystem-image formats (`kernel+squashfs`, `kernel+erofs`, `kernel+iso`):
+/// everything but `boot/`, which LinuxKit leaves out of them entirely.
+pub fn image_root(root: &Tree) -> Tree {
+    let mut root = root.clone();
+    root.root.remove(b"boot".as_slice());
+    root
+}
+
+/// The object name prefix of intermediate artifacts in [`Artifacts`].
+const ARTIFACT_PREFIX: &str = "kit-artifact:";
+
+/// The build's content source plus the intermediate artifacts built so far, each once.
+pub struct Artifacts<'a> {
+    base: &'a dyn ContentSource,
+    scratch_dir: Option<&'a Path>,
+    initrd: OnceLock<Result<Arc<File>, String>>,
+    files: std::sync::Mutex<BTreeMap<String, Arc<File>>>,
+}
+
+impl<'a> Artifacts<'a> {
+    /// Intermediates go to unlinked temporary files in `scratch_dir` (the output directory).
+    pub fn new(base: &'a dyn ContentSource, scratch_dir: Option<&'a Path>) -> Artifacts<'a> {
+        Artifacts {
+            base,
+            scratch_dir,
+            initrd: OnceLock::new(),
+            files: std::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The initrd: the microcode cpio (if any), then the gzip'd newc archive of
+    /// [`initrd_root`]. Built on first use.
+    pub fn initrd(&self, assembled: &Assembled, options: &OutputOptions) -> io::Result<Content> {
+        let built = self.initrd.get_or_init(|| {
+            self.build_artifact("initrd", |out| {
+                if let Some(ucode) = &assembled.ucode {
+                    copy_content(ucode, self, b"boot/ucode.cpio", out)?;
+                }
+                let cpio = formats::cpio::CpioOptions { root_entry: false };
+                let root = initrd_root(&assembled.root);
+                formats::cpio::write_gzip(&root, self, &cpio, options.initrd_gzip_level, out)
+                    .map_err(io::Error::other)
+            })
+            .map_err(|e| e.to_string())
+        });
+        match built {
+            Ok(file) => self.content_of("initrd", file),
+            Err(message) => Err(io::Error::other(message.clone())),
+        }
+    }
+
+    fn build_artifact(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<Arc<File>> {
+        let file = match self.scratch_dir {
+            Some(dir) => tempfile::tempfile_in(dir)?,
+            None => return Err(io::Error::other(format!("no scratch directory for the {name}"))),
+        };
+        let mut out = io::BufWriter::with_capacity(1 << 20, file);
+        write(&mut out)?;
+        let file = Arc::new(out.into_inner().map_err(|e| e.into_error())?);
+        let mut files =
+            self.files.lock().map_err(|_| io::Error::other("artifact lock poisoned"))?;
+        files.insert(format!("{ARTIFACT_PREFIX}{name}"), Arc::clone(&file));
+        Ok(file)
+    }
+
+    fn content_of(&self, name: &str, file: &File) -> io::Result<Content> {
+        let len = file.metadata()?.len();
+        Ok(Content::Blob(BlobRange {
+            object: Arc::from(format!("{ARTIFACT_PREFIX}{name}").as_str()),
+            offset: 0,
+            len,
+        }))
+    }
+}
+
+impl ContentSource for Artifacts<'_> {
+    fn open(&self, range: &BlobRange) -> io::Result<Box<dyn Read + '_>> {
+        if !range.object.starts_with(ARTIFACT_PREFIX) {
+            return self.base.open(range);
+        }
+        let files = self.files.lock().map_err(|_| io::Error::other("artifact lock poisoned"))?;
+        let file = files.get(range.object.as_ref()).cloned().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("no artifact {}", range.object))
+        })?;
+        Ok(Box::new(FileRange { file, offset: range.offset, end: range.offset + range.len }))
+    }
+}
+
+/// Reads `offset..end` of a shared file with positioned reads.
+struct FileRange {
+    file: Arc<File>,
+    offset: u64,
+    end: u64,
+}
+
+impl Read for FileRange {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = self.end.saturating_sub(self.offset);
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.offset)?;
+        self.offset += u64::try_from(n).unwrap_or(u64::MAX);
+        Ok(n)
+    }
+}
+
+/// Counts and hashes what passes through to `inner`.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> HashingWriter<W> {
+        HashingWriter { inner, hasher: Sha256::new(), size: 0 }
+    }
+
+    fn finish(mut self) -> io::Result<(u64, String)> {
+        self.inner.flush()?;
+        Ok((self.size, hex::encode(self.hasher.finalize())))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += u64::try_from(n).unwrap_or(u64::MAX);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The size and SHA-256 of a written file.
+fn hash_file(path: &Path) -> io::Result<(u64, String)> {
+    let mut file = File::open(path)?;
+    let mut hasher = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut hasher)?;
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_files_are_planned_once() {
+        let dir = Destination::Directory(PathBuf::from("out"));
+        let formats = [Format::KernelInitrd, Format::Tar, Format::KernelSquashfs];
+        let listing: Vec<String> = plan(&formats, "hello", &dir)
+            .iter()
+            .map(|f| {
+                let names: Vec<&str> = f.formats.iter().map(|f| f.name()).collect();
+                format!("{} {:?} {}", f.path.display(), f.product, names.join(","))
+            })
+            .collect();
+        assert_eq!(
+            listing,
+            [
+                "out/hello-kernel Kernel kernel+initrd,kernel+squashfs",
+                "out/hello-initrd.img Initrd kernel+initrd",
+                "out/hello-cmdline Cmdline kernel+initrd,kernel+squashfs",
+                "out/hello.tar RootTar tar",
+                "out/hello-squashfs.img Squashfs kernel+squashfs",
+            ]
+        );
+        let stdout = plan(&[Format::Tar], "x", &Destination::Stdout);
+        assert_eq!(stdout[0].path, PathBuf::from("-"));
+    }
+
+    #[test]
+    fn image_root_drops_all_of_boot_and_initrd_root_only_the_diverted_files() {
+        let tree = formats::testutil::tree_from_fixture(
+            r#"
+            //- /boot/kernel
+            k
+            //- /boot/cmdline
+            console=ttyS0
+            //- /boot/dtb/board.dtb
+            d
+            //- /etc/hostname
+            kit
+            "#,
+        )
+        .unwrap();
+        let paths = |tree: &Tree| {
+            let mut out = Vec::new();
+            tree.walk::<()>(&mut |path, _| {
+                out.push(String::from_utf8_lossy(path).into_owned());
+                Ok(())
+            })
+            .unwrap();
+            out.join(" ")
+        };
+        assert_eq!(paths(&initrd_root(&tree)), "boot boot/dtb boot/dtb/board.dtb etc etc/hostname");
+        assert_eq!(paths(&image_root(&tree)), "etc etc/hostname");
+    }
+
+    #[test]
+    fn artifacts_serve_intermediates_and_delegate_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = Artifacts::new(&formats::tree::NoBlobs, Some(dir.path()));
+        let file = artifacts.build_artifact("x", |out| out.write_all(b"0123456789")).unwrap();
+        let content = artifacts.content_of("x", &file).unwrap();
+        let Content::Blob(mut range) = content else { panic!("a blob") };
+        range.offset = 2;
+        range.len = 5;
+        let mut read = String::new();
+        artifacts.open(&range).unwrap().read_to_string(&mut read).unwrap();
+        assert_eq!(read, "23456");
+        let other = BlobRange { object: Arc::from("sha256:00"), offset: 0, len: 1 };
+        assert!(artifacts.open(&other).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "intermediates are unlinked");
+    }
+}
