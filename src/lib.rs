@@ -12,6 +12,7 @@ pub mod cache;
 pub mod config;
 pub mod digest;
 pub mod fetch;
+pub mod inspect;
 pub mod linuxkit;
 pub mod lock;
 pub mod oci;

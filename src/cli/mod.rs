@@ -6,6 +6,7 @@
 mod bars;
 mod build;
 mod cache;
+mod inspect;
 mod run;
 mod validate;
 
@@ -53,6 +54,14 @@ enum Command {
 
     /// Boot built artifacts.
     Run(run::Args),
+
+    /// List what is inside an artifact kit writes, or compare two.
+    ///
+    /// Reads tar archives, initrds (each segment, compressed or not), squashfs, EROFS and
+    /// ISO 9660 images with kit's own readers (never the host's mount) and prints one line per
+    /// entry: type, mode, owner, mtime, size, SHA-256 and path. `--diff A B` names the first
+    /// path and field that differ.
+    Inspect(inspect::Args),
 }
 
 /// How a command failed, which decides the exit status.
@@ -97,6 +106,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Lock(args) => build::run_lock(&args),
         Command::Cache(args) => cache::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     };
     match result {
         Ok(()) => 0,

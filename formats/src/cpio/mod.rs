@@ -238,6 +238,12 @@ pub fn write_gzip(
     Ok(())
 }
 
+/// The length of the one uncompressed archive at the start of `data`, up to the end of its
+/// `TRAILER!!!` entry.
+pub(crate) fn archive_len(data: &[u8]) -> Result<usize, Error> {
+    read::archive_len(data)
+}
+
 /// Reads an uncompressed newc archive (or several concatenated) into a tree with inline contents.
 pub fn read(mut input: impl Read) -> Result<Tree, Error> {
     let mut data = Vec::new();

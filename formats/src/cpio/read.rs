@@ -47,6 +47,22 @@ pub(crate) fn read(data: &[u8]) -> Result<Tree, Error> {
     Ok(builder.finish())
 }
 
+/// The length of the one uncompressed archive at the start of `data`: up to and including its
+/// `TRAILER!!!` entry and that entry's padding.
+pub(crate) fn archive_len(data: &[u8]) -> Result<usize, Error> {
+    let mut offset = 0;
+    loop {
+        if offset >= data.len() {
+            return Err(Error::MissingTrailer { len: data.len() });
+        }
+        let entry = parse_entry(data, offset)?;
+        offset = entry.next_offset;
+        if entry.name == TRAILER {
+            return Ok(offset.min(data.len()));
+        }
+    }
+}
+
 struct RawEntry<'a> {
     header: NewcHeader,
     name: &'a [u8],
