@@ -8,6 +8,11 @@
 //! soon as a console line matches, and QEMU is killed; a timeout or an exit without a match is
 //! an error carrying the last console lines.
 //!
+//! A `NAME-squashfs.img` or `NAME-erofs.img` (from `kernel+squashfs`, `kernel+erofs`) is attached
+//! as a read-only virtio disk and `root=/dev/vda` is appended unless the command line names a
+//! root, as `linuxkit run qemu --squashfs` does with its disk; a prefix boots its initrd when it
+//! has one, its root image otherwise.
+//!
 //! Not supported yet: disk images (raw, qcow2, VHDX, ISO), UEFI firmware, networking options.
 //! The library never prints: console lines go to the `events` callback.
 
@@ -70,6 +75,9 @@ pub struct KernelBoot {
     pub initrd: Option<PathBuf>,
     /// The command line file (`NAME-cmdline`), if there is one.
     pub cmdline: Option<PathBuf>,
+    /// A root filesystem image (`NAME-squashfs.img`, `NAME-erofs.img`) attached as a read-only
+    /// virtio disk, with `root=/dev/vda` appended to the command line unless it names a root.
+    pub root_disk: Option<PathBuf>,
 }
 
 /// How a run ended when it did not fail.
@@ -112,7 +120,7 @@ pub enum RunError {
     },
     /// An artifact kind `kit run qemu` cannot boot yet.
     #[error(
-        "cannot boot {path}: expected NAME-kernel, NAME-initrd.img or NAME-cmdline (disk images are not supported yet)"
+        "cannot boot {path}: expected NAME-kernel, NAME-initrd.img, NAME-cmdline, NAME-squashfs.img or NAME-erofs.img (disk images are not supported yet)"
     )]
     UnsupportedArtifact {
         /// The artifact.
@@ -256,6 +264,7 @@ pub fn resolve_kernel_boot(artifacts: &[PathBuf]) -> Result<KernelBoot, RunError
     let mut kernel: Option<PathBuf> = None;
     let mut initrd: Option<PathBuf> = None;
     let mut cmdline: Option<PathBuf> = None;
+    let mut root_disk: Option<PathBuf> = None;
     for path in artifacts {
         let name = name_of(path);
         let (slot, kind) = if name.ends_with("-kernel") || name == "kernel" {
@@ -264,6 +273,8 @@ pub fn resolve_kernel_boot(artifacts: &[PathBuf]) -> Result<KernelBoot, RunError
             (&mut initrd, "initrd")
         } else if name.ends_with("-cmdline") || name == "cmdline" {
             (&mut cmdline, "cmdline")
+        } else if ROOT_DISK_SUFFIXES.iter().any(|suffix| name.ends_with(suffix)) {
+            (&mut root_disk, "root filesystem")
         } else {
             return Err(RunError::UnsupportedArtifact { path: path.clone() });
         };
@@ -282,8 +293,11 @@ pub fn resolve_kernel_boot(artifacts: &[PathBuf]) -> Result<KernelBoot, RunError
         let prefix = kernel.with_file_name(prefix);
         return Ok(from_prefix(&prefix));
     }
-    Ok(KernelBoot { kernel, initrd, cmdline })
+    Ok(KernelBoot { kernel, initrd, cmdline, root_disk })
 }
+
+/// The root filesystem images `kit run qemu` attaches as a disk, by LinuxKit's file names.
+const ROOT_DISK_SUFFIXES: [&str; 2] = ["-squashfs.img", "-erofs.img"];
 
 fn name_of(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -299,11 +313,19 @@ fn existing(path: PathBuf) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// The files of `prefix`: the initrd when there is one (as `linuxkit run qemu` boots a
+/// kernel+initrd by default), else a squashfs or EROFS root disk.
 fn from_prefix(prefix: &Path) -> KernelBoot {
+    let initrd = existing(with_suffix(prefix, "-initrd.img"));
+    let root_disk = match initrd {
+        Some(_) => None,
+        None => ROOT_DISK_SUFFIXES.iter().find_map(|suffix| existing(with_suffix(prefix, suffix))),
+    };
     KernelBoot {
         kernel: with_suffix(prefix, "-kernel"),
-        initrd: existing(with_suffix(prefix, "-initrd.img")),
+        initrd,
         cmdline: existing(with_suffix(prefix, "-cmdline")),
+        root_disk,
     }
 }
 
@@ -356,10 +378,32 @@ pub fn qemu_command(
         args.push(OsString::from("-initrd"));
         args.push(initrd.clone().into_os_string());
     }
+    if let Some(disk) = &boot.root_disk {
+        let mut drive = OsString::from("file=");
+        drive.push(escape_drive_path(disk));
+        drive.push(",format=raw,if=virtio,readonly=on");
+        args.push(OsString::from("-drive"));
+        args.push(drive);
+    }
     args.push(OsString::from("-append"));
     args.push(OsString::from(cmdline));
     args.extend(options.extra_args.iter().map(OsString::from));
     (program, args)
+}
+
+/// A path for QEMU's `-drive file=…`, where a comma must be doubled.
+fn escape_drive_path(path: &Path) -> OsString {
+    let text = path.as_os_str().to_string_lossy().replace(',', ",,");
+    OsString::from(text)
+}
+
+/// Appends `root=/dev/vda` for a root disk unless the command line already names a root.
+pub fn root_disk_cmdline(cmdline: &str, boot: &KernelBoot) -> String {
+    let names_root = cmdline.split_whitespace().any(|word| word.starts_with("root="));
+    if boot.root_disk.is_none() || names_root {
+        return cmdline.to_owned();
+    }
+    if cmdline.is_empty() { "root=/dev/vda".to_owned() } else { format!("{cmdline} root=/dev/vda") }
 }
 
 /// What the reader threads send: a console line, or the end of one stream.
@@ -395,6 +439,7 @@ pub fn run_qemu(
         }
         cmdline.push_str(extra);
     }
+    let cmdline = root_disk_cmdline(&cmdline, &boot);
     let (program, args) = qemu_command(options, &boot, &cmdline);
 
     let started = Instant::now();
@@ -573,6 +618,7 @@ mod tests {
             kernel: dir.path().join("hello-kernel"),
             initrd: Some(dir.path().join("hello-initrd.img")),
             cmdline: Some(dir.path().join("hello-cmdline")),
+            root_disk: None,
         };
         assert_eq!(resolve_kernel_boot(&[dir.path().join("hello")]).unwrap(), expected);
         assert_eq!(resolve_kernel_boot(&[dir.path().to_owned()]).unwrap(), expected);
@@ -614,6 +660,7 @@ mod tests {
             kernel: PathBuf::from("k"),
             initrd: Some(PathBuf::from("i")),
             cmdline: None,
+            root_disk: None,
         };
         let mut options = QemuOptions::new(Vec::new());
         options.memory_mib = 512;
@@ -629,6 +676,43 @@ mod tests {
         assert_eq!(program, PathBuf::from("qemu-system-aarch64"));
         assert_eq!(args[..4], ["-machine", "virt", "-cpu", "max"].map(OsString::from));
         assert!("riscv".parse::<QemuArch>().is_err());
+    }
+
+    #[test]
+    fn root_filesystem_images_become_a_virtio_disk_with_root() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "sq-kernel", "");
+        touch(dir.path(), "sq-squashfs.img", "");
+        touch(dir.path(), "sq-cmdline", "console=ttyS0\n");
+        let boot = resolve_kernel_boot(&[dir.path().join("sq")]).unwrap();
+        assert_eq!(boot.root_disk, Some(dir.path().join("sq-squashfs.img")));
+        assert_eq!(boot.initrd, None);
+        assert_eq!(root_disk_cmdline("console=ttyS0", &boot), "console=ttyS0 root=/dev/vda");
+        assert_eq!(root_disk_cmdline("root=/dev/vdb ro", &boot), "root=/dev/vdb ro");
+        assert_eq!(root_disk_cmdline("", &boot), "root=/dev/vda");
+        let (_, args) = qemu_command(&QemuOptions::new(Vec::new()), &boot, "x");
+        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let drive = args.iter().position(|a| a == "-drive").unwrap();
+        assert_eq!(
+            args[drive + 1],
+            format!("file={},format=raw,if=virtio,readonly=on", boot.root_disk.unwrap().display())
+        );
+
+        // An initrd beside it wins for a prefix; named files may combine both (a test initrd
+        // that mounts the disk).
+        touch(dir.path(), "sq-initrd.img", "");
+        let boot = resolve_kernel_boot(&[dir.path().join("sq")]).unwrap();
+        assert_eq!((boot.initrd.is_some(), boot.root_disk), (true, None));
+        touch(dir.path(), "er-erofs.img", "");
+        let named = [
+            dir.path().join("sq-kernel"),
+            dir.path().join("loader.cpio.gz"),
+            dir.path().join("er-erofs.img"),
+        ];
+        let boot = resolve_kernel_boot(&named).unwrap();
+        assert_eq!(boot.root_disk, Some(dir.path().join("er-erofs.img")));
+        assert_eq!(boot.initrd, Some(dir.path().join("loader.cpio.gz")));
+        assert_eq!(escape_drive_path(Path::new("a,b")), OsString::from("a,,b"));
     }
 
     /// A stand-in for QEMU: a shell script printing `lines`, then sleeping `sleep` seconds.
