@@ -40,6 +40,33 @@ pub struct OutputOptions {
     pub epoch: i64,
     /// gzip level of the initrd (0–9).
     pub initrd_gzip_level: u32,
+    /// `--size`: the largest a filesystem or disk image may be.
+    pub size_limit: Option<DiskSize>,
+}
+
+/// A size as LinuxKit's `--size` spells it: a number of GiB, or with an `M` (MiB) or `G` (GiB)
+/// suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSize {
+    /// The size in bytes.
+    pub bytes: u64,
+    /// As given.
+    pub text: String,
+}
+
+impl std::str::FromStr for DiskSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DiskSize, String> {
+        let (digits, unit) = match text.strip_suffix('M') {
+            Some(digits) => (digits, 1u64 << 20),
+            None => (text.strip_suffix('G').unwrap_or(text), 1u64 << 30),
+        };
+        let bad = || format!("{text:?} is not a size: expected a number of GiB, or NM or NG");
+        let number: u64 = digits.parse().map_err(|_| bad())?;
+        let bytes = number.checked_mul(unit).filter(|b| *b > 0).ok_or_else(bad)?;
+        Ok(DiskSize { bytes, text: text.to_owned() })
+    }
 }
 
 /// One file a build wrote.
@@ -113,6 +140,9 @@ pub fn write(
     let artifacts = Artifacts::new(source, scratch_dir);
     let steps = Steps { assembled, artifacts: &artifacts, options };
     let mut reports = Vec::new();
+    // Every file is written and checked before any is renamed into place: a build that fails
+    // on its last output leaves none of them behind.
+    let mut pending = Vec::new();
     for file in files {
         let fail = |source| WriteError { path: file.path.clone(), source };
         let (size, sha256) = if file.path.as_os_str() == "-" {
@@ -123,8 +153,10 @@ pub fn write(
         } else {
             let mut out = AtomicFile::create(&file.path).map_err(fail)?;
             steps.write(file.product, &mut out).map_err(fail)?;
-            let path = out.commit().map_err(fail)?;
-            hash_file(&path).map_err(fail)?
+            let (size, sha256) = hash_file(out.sync().map_err(fail)?).map_err(fail)?;
+            check_size(file, size, options).map_err(fail)?;
+            pending.push(out);
+            (size, sha256)
         };
         reports.push(OutputReport {
             path: file.path.clone(),
@@ -134,7 +166,23 @@ pub fn write(
             sha256,
         });
     }
+    for out in pending {
+        let path = out.path().to_path_buf();
+        out.commit().map_err(|source| WriteError { path, source })?;
+    }
     Ok(reports)
+}
+
+/// Checks a filesystem or disk image against `--size`.
+fn check_size(file: &PlannedFile, size: u64, options: &OutputOptions) -> io::Result<()> {
+    let is_image = matches!(file.product, Product::Squashfs | Product::Erofs | Product::Iso);
+    match &options.size_limit {
+        Some(limit) if is_image && size > limit.bytes => Err(io::Error::other(format!(
+            "the image is {size} bytes, larger than --size {} ({} bytes)",
+            limit.text, limit.bytes
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A writer that can seek (every output file but standard output).
@@ -390,6 +438,17 @@ fn hash_file(path: &Path) -> io::Result<(u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_linuxkit_reads_them() {
+        let bytes = |text: &str| text.parse::<DiskSize>().map(|s| s.bytes);
+        assert_eq!(bytes("1024M"), Ok(1 << 30));
+        assert_eq!(bytes("2G"), Ok(2 << 30));
+        assert_eq!(bytes("3"), Ok(3 << 30));
+        for bad in ["", "M", "1.5G", "-1", "0", "10K", "99999999999999G"] {
+            assert!(bytes(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn shared_files_are_planned_once() {

@@ -58,6 +58,8 @@ pub struct BuildRequest<'a> {
     pub now: UnixTime,
     /// With `--locked`: every image must be in this lockfile and resolve exactly as it says.
     pub locked: Option<&'a Lockfile>,
+    /// `--size`: the largest a filesystem or disk image may be.
+    pub size_limit: Option<artifacts::DiskSize>,
 }
 
 /// A local image source given with `--source`.
@@ -205,7 +207,11 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         Destination::File(path) => path.parent().filter(|p| !p.as_os_str().is_empty()),
         Destination::Stdout => None,
     };
-    let options = OutputOptions { epoch: request.epoch, initrd_gzip_level: 9 };
+    let options = OutputOptions {
+        epoch: request.epoch,
+        initrd_gzip_level: 9,
+        size_limit: request.size_limit.clone(),
+    };
     let outputs = artifacts::write(&assembled, &image_map.source, &options, &files, scratch_dir)
         .map_err(|e| BuildError::Write { path: e.path, source: e.source })?;
     Ok(BuildReport { images: reports, outputs })

@@ -280,6 +280,16 @@ impl AtomicFile {
         &self.path
     }
 
+    /// Flushes the bytes written so far and syncs them to disk, without renaming; returns the
+    /// temporary file's path (to read the bytes back, for example to hash them).
+    pub fn sync(&mut self) -> io::Result<&Path> {
+        let writer =
+            self.writer.as_mut().ok_or_else(|| io::Error::other("file already committed"))?;
+        writer.flush()?;
+        writer.get_ref().as_file().sync_all()?;
+        Ok(writer.get_ref().path())
+    }
+
     /// Flushes, syncs and renames the file into place. World-readable (0644) like LinuxKit's outputs.
     pub fn commit(mut self) -> io::Result<PathBuf> {
         let writer =

@@ -40,6 +40,11 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
+    /// The largest a filesystem image may be (squashfs, EROFS, ISO), as LinuxKit spells sizes:
+    /// a number of GiB, or with an M (MiB) or G (GiB) suffix. A larger image fails the build.
+    #[arg(long, value_name = "SIZE")]
+    size: Option<kit::artifacts::DiskSize>,
+
     /// Timestamp of every generated entry, in seconds since 1970-01-01.
     /// Default: $SOURCE_DATE_EPOCH, else 0.
     #[arg(long, value_name = "SECONDS")]
@@ -233,6 +238,7 @@ impl Session {
             policy: &self.policy,
             now: self.now,
             locked: None,
+            size_limit: None,
         }
     }
 }
@@ -291,6 +297,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let sources = std::mem::take(&mut session.sources);
     let mut request = session.request(sources, formats, destination, name, epoch);
     request.locked = lockfile.as_ref();
+    request.size_limit = args.size.clone();
     let report = kit::build::build(&session.config, &request)
         .map_err(|error| build_failure(error, "build"))?;
     print_verification(&report.images, &args.inputs);
