@@ -4,7 +4,7 @@
 //! - `fixtures [--out DIR]`: the OCI layout of test and example images (see `fixtures`).
 //! - `example`: builds the fixtures and `examples/hello.yml` into `out/` (see `boot`).
 //! - `boot`: builds the example system and boots it under QEMU (see `boot`).
-//! - `bench build|pull`: benchmarks of kit against its floors (see `bench`).
+//! - `bench build|pull|formats`: benchmarks of kit against its floors (see `bench`).
 
 mod bench;
 mod boot;
@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
         "boot" => boot::main(&root, rest),
         "bench" => bench::main(&root, rest),
         _ => anyhow::bail!(
-            "unknown task {task:?}; tasks: ci, fixtures [--out DIR], example, boot, bench build|pull"
+            "unknown task {task:?}; tasks: ci, fixtures [--out DIR], example, boot, bench build|pull|formats"
         ),
     }
 }

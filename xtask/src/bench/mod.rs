@@ -1,4 +1,4 @@
-//! `cargo xtask bench build|pull`: benchmarks of kit against its floors (not timed tests; not
+//! `cargo xtask bench build|pull|formats`: benchmarks of kit against its floors (not timed tests; not
 //! run in CI).
 //!
 //! Both share the inputs made by [`inputs`]: synthetic, signed images of pseudo-random data in
@@ -12,8 +12,11 @@
 //!   `cpio -o -H newc | gzip -9`; writes `target/kit-bench/build.txt`.
 //! - [`pull`]: cold `kit cache pull` from a loopback `docker-registry` against `skopeo copy`;
 //!   writes `target/kit-bench/pull.txt`.
+//! - [`formats`]: `kernel+squashfs`, `kernel+erofs` and `kernel+iso` against mksquashfs,
+//!   mkfs.erofs, xorriso and genisoimage; writes `target/kit-bench/formats.txt`.
 
 mod build;
+mod formats;
 mod inputs;
 mod pull;
 
@@ -28,7 +31,7 @@ pub const RUNS: usize = 3;
 
 /// Parses `bench`'s arguments and runs it.
 pub fn main(root: &Path, args: &[String]) -> Result<()> {
-    let usage = "usage: cargo xtask bench build|pull";
+    let usage = "usage: cargo xtask bench build|pull|formats";
     let Some(what) = args.first() else { bail!("{usage}") };
     if let Some(extra) = args.get(1) {
         bail!("bench: unexpected argument {extra:?} ({usage})");
@@ -48,6 +51,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
     match what.as_str() {
         "build" => build::run(root),
         "pull" => pull::run(root),
+        "formats" => formats::run(root),
         other => bail!("bench: unknown benchmark {other:?} ({usage})"),
     }
 }
