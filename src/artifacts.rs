@@ -38,8 +38,8 @@ pub enum Destination {
 pub struct OutputOptions {
     /// Time of generated entries and of image headers (seconds since the Unix epoch).
     pub epoch: i64,
-    /// gzip level of the initrd (0–9).
-    pub initrd_gzip_level: u32,
+    /// gzip level and threads of the initrd.
+    pub initrd_gzip: formats::gzip::GzipOptions,
     /// `--size`: the largest a filesystem or disk image may be.
     pub size_limit: Option<DiskSize>,
 }
@@ -323,7 +323,7 @@ impl<'a> Artifacts<'a> {
                 }
                 let cpio = formats::cpio::CpioOptions { root_entry: false };
                 let root = initrd_root(&assembled.root);
-                formats::cpio::write_gzip(&root, self, &cpio, options.initrd_gzip_level, out)
+                formats::cpio::write_gzip(&root, self, &cpio, options.initrd_gzip, out)
                     .map_err(io::Error::other)
             })
             .map_err(|e| e.to_string())

@@ -60,6 +60,8 @@ pub struct BuildRequest<'a> {
     pub locked: Option<&'a Lockfile>,
     /// `--size`: the largest a filesystem or disk image may be.
     pub size_limit: Option<artifacts::DiskSize>,
+    /// How many threads may compress at once (the output does not depend on it).
+    pub threads: usize,
 }
 
 /// A local image source given with `--source`.
@@ -209,7 +211,7 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
     };
     let options = OutputOptions {
         epoch: request.epoch,
-        initrd_gzip_level: 9,
+        initrd_gzip: formats::gzip::GzipOptions { level: 6, threads: request.threads },
         size_limit: request.size_limit.clone(),
     };
     let outputs = artifacts::write(&assembled, &image_map.source, &options, &files, scratch_dir)

@@ -185,7 +185,14 @@ fn loader_initrd(root: &Tree, image: &RootImage) -> Vec<u8> {
     add("init", script.into_bytes(), 0o755);
     let options = formats::cpio::CpioOptions { root_entry: false };
     let mut out = Vec::new();
-    formats::cpio::write_gzip(&tree, &formats::tree::NoBlobs, &options, 1, &mut out).unwrap();
+    formats::cpio::write_gzip(
+        &tree,
+        &formats::tree::NoBlobs,
+        &options,
+        formats::gzip::GzipOptions { level: 1, threads: 1 },
+        &mut out,
+    )
+    .unwrap();
     out
 }
 

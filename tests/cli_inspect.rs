@@ -115,7 +115,14 @@ fn unknown_and_damaged_artifacts_are_refused_with_their_path() {
     let tree = formats::testutil::tree_from_fixture("//- /init\n#!/bin/sh\n").unwrap();
     let options = formats::cpio::CpioOptions { root_entry: false };
     let mut initrd = Vec::new();
-    formats::cpio::write_gzip(&tree, &formats::tree::NoBlobs, &options, 6, &mut initrd).unwrap();
+    formats::cpio::write_gzip(
+        &tree,
+        &formats::tree::NoBlobs,
+        &options,
+        formats::gzip::GzipOptions { level: 6, threads: 1 },
+        &mut initrd,
+    )
+    .unwrap();
     initrd.truncate(initrd.len() - 6);
     let cut = dir.path().join("cut.img");
     fs::write(&cut, &initrd).unwrap();

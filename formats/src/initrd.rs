@@ -242,7 +242,8 @@ mod tests {
         .unwrap();
         let mut data = to_vec(&ucode, &NoBlobs, &OPTIONS).unwrap();
         data.extend_from_slice(&[0; 8]);
-        write_gzip(&root, &NoBlobs, &OPTIONS, 6, &mut data).unwrap();
+        let gzip = crate::gzip::GzipOptions { level: 6, threads: 2 };
+        write_gzip(&root, &NoBlobs, &OPTIONS, gzip, &mut data).unwrap();
         data
     }
 

@@ -239,6 +239,7 @@ impl Session {
             now: self.now,
             locked: None,
             size_limit: None,
+            threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         }
     }
 }

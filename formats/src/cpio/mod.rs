@@ -5,7 +5,7 @@
 //!
 //! # Writing
 //!
-//! [`write()`] emits an uncompressed `070701` archive; [`write_gzip`] wraps it in gzip with a fixed
+//! [`write()`] emits an uncompressed `070701` archive; [`write_gzip`] wraps it in (parallel) gzip with a fixed
 //! header (mtime 0, no file name, OS 255), as the kernel expects an initrd.
 //!
 //! - With [`CpioOptions::root_entry`], the first entry is `.`, the root directory: the kernel's
@@ -51,11 +51,10 @@ mod write;
 
 use std::io::{self, Read, Write};
 
-use flate2::{Compression, GzBuilder};
-
 use crate::copy::ContentError;
 pub use crate::cpio::header::HeaderError;
 use crate::extract::PathError;
+use crate::gzip::{GzipOptions, ParallelGzip};
 use crate::tree::{ContentSource, Tree};
 
 /// Choices that change the bytes of a newc archive. No `Default`: the caller decides.
@@ -219,20 +218,21 @@ pub fn to_vec(
     Ok(out)
 }
 
-/// Writes `tree` as a gzip-compressed newc archive (an initrd) at `level` (0 to 9).
-/// The gzip header is fixed: mtime 0, no file name, OS 255 (unknown).
+/// Writes `tree` as a gzip-compressed newc archive (an initrd): one gzip member with a fixed
+/// header (mtime 0, no file name, OS 255), compressed in parallel blocks whose bytes do not
+/// depend on the thread count (see [`crate::gzip`]).
 pub fn write_gzip(
     tree: &Tree,
     source: &dyn ContentSource,
     options: &CpioOptions,
-    level: u32,
+    gzip: GzipOptions,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
-    if level > 9 {
-        return Err(Error::GzipLevel { level });
+    if gzip.level > 9 {
+        return Err(Error::GzipLevel { level: gzip.level });
     }
-    let mut encoder =
-        GzBuilder::new().mtime(0).operating_system(255).write(out, Compression::new(level));
+    let header_err = |source| Error::Write { path: "gzip header".to_owned(), source };
+    let mut encoder = ParallelGzip::new(out, gzip).map_err(header_err)?;
     write(tree, source, options, &mut encoder)?;
     encoder.finish().map_err(|source| Error::Write { path: "gzip trailer".to_owned(), source })?;
     Ok(())

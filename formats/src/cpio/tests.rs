@@ -13,6 +13,10 @@ use crate::dump::dump;
 use crate::testutil::tree_from_fixture;
 use crate::tree::{BlobRange, Content, Meta, NoBlobs, Node, NodeKind};
 
+fn gz(level: u32, threads: usize) -> crate::gzip::GzipOptions {
+    crate::gzip::GzipOptions { level, threads }
+}
+
 const WITH_ROOT: CpioOptions = CpioOptions { root_entry: true };
 const NO_ROOT: CpioOptions = CpioOptions { root_entry: false };
 
@@ -265,7 +269,7 @@ fn writer_errors_name_the_path() {
     tree.root.get_mut(&b"f"[..]).unwrap().meta.mode = 0o10644;
     assert_eq!(err(&tree), "mode of /f is 0o10644, expected permission bits within 0o7777");
     assert_eq!(
-        write_gzip(&tree, &NoBlobs, &NO_ROOT, 10, &mut Vec::new()).unwrap_err().to_string(),
+        write_gzip(&tree, &NoBlobs, &NO_ROOT, gz(10, 1), &mut Vec::new()).unwrap_err().to_string(),
         "gzip level is 10, expected 0 to 9"
     );
 }
@@ -275,17 +279,17 @@ fn gzip_is_fixed_and_decompresses_to_the_archive() {
     let tree =
         tree_from_fixture("//- /init mode=0755\n#!/bin/sh\n//- /etc/hostname\nkit\n").unwrap();
     let plain = to_vec(&tree, &NoBlobs, &WITH_ROOT).unwrap();
-    let mut gz = Vec::new();
-    write_gzip(&tree, &NoBlobs, &WITH_ROOT, 9, &mut gz).unwrap();
+    let mut bytes = Vec::new();
+    write_gzip(&tree, &NoBlobs, &WITH_ROOT, gz(9, 1), &mut bytes).unwrap();
     // RFC 1952: ID1 ID2 CM=8 FLG=0 (no name, no comment, no extra), MTIME=0, XFL=2 (best),
     // OS=255 (unknown).
-    assert_eq!(gz[..10], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);
+    assert_eq!(bytes[..10], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);
     let mut unpacked = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut unpacked).unwrap();
+    flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut unpacked).unwrap();
     assert_eq!(unpacked, plain);
     let mut again = Vec::new();
-    write_gzip(&tree, &NoBlobs, &WITH_ROOT, 9, &mut again).unwrap();
-    assert_eq!(gz, again);
+    write_gzip(&tree, &NoBlobs, &WITH_ROOT, gz(9, 4), &mut again).unwrap();
+    assert_eq!(bytes, again, "the thread count does not change the bytes");
 }
 
 proptest! {
