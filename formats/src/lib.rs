@@ -23,6 +23,7 @@ pub mod __fuzz;
 mod arb;
 pub mod copy;
 pub mod cpio;
+pub mod erofs;
 pub mod dump;
 pub mod extent;
 pub mod extract;
