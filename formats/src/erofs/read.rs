@@ -110,61 +110,64 @@ pub(crate) fn read(input: &mut dyn ReadSeek) -> Result<Tree, Error> {
     builder.insert(b".", Node::new(NodeKind::Dir(Dir::new()), root_meta))?;
     let mut first_name: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     let mut seen_dirs = BTreeSet::from([root_nid]);
-    // Directories still to list, deepest last: (path, inode).
-    let mut stack: Vec<(Vec<u8>, RawInode)> = vec![(Vec::new(), root)];
-    while let Some((dir_path, dir)) = stack.pop() {
-        let entries = reader.dir_entries(&dir, &dir_path)?;
-        let mut subdirs = Vec::new();
-        for (name, nid) in entries {
-            let mut path = dir_path.clone();
-            if !path.is_empty() {
-                path.push(b'/');
-            }
-            path.extend_from_slice(&name);
-            let inode = reader.inode(nid, &path)?;
-            let meta = reader.meta(&inode, &path)?;
-            let kind = match inode.mode & mode::S_IFMT {
-                mode::S_IFDIR => {
-                    if !seen_dirs.insert(nid) {
-                        return Err(corrupt(&inode, &path, "directory reached twice"));
-                    }
-                    NodeKind::Dir(Dir::new())
-                }
-                _ if first_name.contains_key(&nid) => {
-                    NodeKind::HardLink(first_name.get(&nid).cloned().unwrap_or_default())
-                }
-                mode::S_IFREG => {
-                    first_name.insert(nid, path.clone());
-                    NodeKind::File(Content::Inline(Arc::from(reader.data(&inode, &path)?)))
-                }
-                mode::S_IFLNK => {
-                    first_name.insert(nid, path.clone());
-                    NodeKind::Symlink(reader.data(&inode, &path)?)
-                }
-                mode::S_IFCHR | mode::S_IFBLK => {
-                    first_name.insert(nid, path.clone());
-                    let (major, minor) = decode_dev(inode.u);
-                    if inode.mode & mode::S_IFMT == mode::S_IFCHR {
-                        NodeKind::CharDevice { major, minor }
-                    } else {
-                        NodeKind::BlockDevice { major, minor }
-                    }
-                }
-                mode::S_IFIFO => {
-                    first_name.insert(nid, path.clone());
-                    NodeKind::Fifo
-                }
-                mode::S_IFSOCK => return Err(Error::Socket { path: display_path(&path) }),
-                _ => return Err(corrupt(&inode, &path, "unknown file type")),
-            };
-            let is_dir = matches!(kind, NodeKind::Dir(_));
-            builder.insert(&path, Node::new(kind, meta))?;
-            if is_dir {
-                subdirs.push((path, inode));
-            }
+    // Directories being walked, depth first in name order (the order of `Tree::walk`, which
+    // decides which name of a hard-linked inode comes first): (path, entries, next entry).
+    let root_entries = reader.dir_entries(&root, b"")?;
+    let mut stack: Vec<(Vec<u8>, Vec<(Vec<u8>, u64)>, usize)> =
+        vec![(Vec::new(), root_entries, 0)];
+    while let Some((dir_path, entries, next)) = stack.last_mut() {
+        let Some((name, nid)) = entries.get(*next).cloned() else {
+            stack.pop();
+            continue;
+        };
+        *next += 1;
+        let mut path = dir_path.clone();
+        if !path.is_empty() {
+            path.push(b'/');
         }
-        // Depth first, in name order: the first subdirectory is listed next.
-        stack.extend(subdirs.into_iter().rev());
+        path.extend_from_slice(&name);
+        let inode = reader.inode(nid, &path)?;
+        let meta = reader.meta(&inode, &path)?;
+        let kind = match inode.mode & mode::S_IFMT {
+            mode::S_IFDIR => {
+                if !seen_dirs.insert(nid) {
+                    return Err(corrupt(&inode, &path, "directory reached twice"));
+                }
+                NodeKind::Dir(Dir::new())
+            }
+            _ if first_name.contains_key(&nid) => {
+                NodeKind::HardLink(first_name.get(&nid).cloned().unwrap_or_default())
+            }
+            mode::S_IFREG => {
+                first_name.insert(nid, path.clone());
+                NodeKind::File(Content::Inline(Arc::from(reader.data(&inode, &path)?)))
+            }
+            mode::S_IFLNK => {
+                first_name.insert(nid, path.clone());
+                NodeKind::Symlink(reader.data(&inode, &path)?)
+            }
+            mode::S_IFCHR | mode::S_IFBLK => {
+                first_name.insert(nid, path.clone());
+                let (major, minor) = decode_dev(inode.u);
+                if inode.mode & mode::S_IFMT == mode::S_IFCHR {
+                    NodeKind::CharDevice { major, minor }
+                } else {
+                    NodeKind::BlockDevice { major, minor }
+                }
+            }
+            mode::S_IFIFO => {
+                first_name.insert(nid, path.clone());
+                NodeKind::Fifo
+            }
+            mode::S_IFSOCK => return Err(Error::Socket { path: display_path(&path) }),
+            _ => return Err(corrupt(&inode, &path, "unknown file type")),
+        };
+        let is_dir = matches!(kind, NodeKind::Dir(_));
+        builder.insert(&path, Node::new(kind, meta))?;
+        if is_dir {
+            let entries = reader.dir_entries(&inode, &path)?;
+            stack.push((path, entries, 0));
+        }
     }
     Ok(builder.finish())
 }
