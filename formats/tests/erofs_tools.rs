@@ -167,8 +167,9 @@ fn assert_matches(
                 assert!(file_type.is_file(), "{shown} is a file");
                 assert_eq!(fs::read(&on_disk).unwrap(), &data[..], "content of {shown}");
                 if let NodeKind::HardLink(target) = &node.kind {
-                    let target = fs::symlink_metadata(root.join(std::str::from_utf8(target).unwrap()))
-                        .unwrap();
+                    let target =
+                        fs::symlink_metadata(root.join(std::str::from_utf8(target).unwrap()))
+                            .unwrap();
                     assert_eq!(meta.ino() == target.ino(), links_share_inode, "inode of {shown}");
                     if links_share_inode {
                         assert_eq!(meta.nlink(), 3, "links of {shown}");
@@ -199,7 +200,11 @@ fn assert_matches(
             assert_eq!(mode, inode.meta.mode & mode_mask, "mode of {shown}: {mode:o}");
             assert_eq!(meta.mtime(), inode.meta.mtime, "mtime of {shown}");
             if as_root {
-                assert_eq!((meta.uid(), meta.gid()), (inode.meta.uid, inode.meta.gid), "owner of {shown}");
+                assert_eq!(
+                    (meta.uid(), meta.gid()),
+                    (inode.meta.uid, inode.meta.gid),
+                    "owner of {shown}"
+                );
             }
         }
         if let Some(xattrs) = xattrs {
@@ -245,8 +250,12 @@ for base, dirs, files in os.walk(root):
     let mut out: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
     for line in listing.lines() {
         let mut fields = line.split('\t');
-        let (path, key, value) = (fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap());
-        let value = (0..value.len()).step_by(2).map(|i| u8::from_str_radix(&value[i..i + 2], 16).unwrap()).collect();
+        let (path, key, value) =
+            (fields.next().unwrap(), fields.next().unwrap(), fields.next().unwrap());
+        let value = (0..value.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&value[i..i + 2], 16).unwrap())
+            .collect();
         out.entry(path.to_owned()).or_default().insert(key.to_owned(), value);
     }
     out
@@ -265,7 +274,10 @@ fn fsck_checks_and_extracts_kits_images() {
             continue;
         }
         let out = dir.path().join("out");
-        run(Command::new("fsck.erofs").arg(format!("--extract={}", out.display())).arg(&image), b"");
+        run(
+            Command::new("fsck.erofs").arg(format!("--extract={}", out.display())).arg(&image),
+            b"",
+        );
         // fsck.erofs 1.5 applies chmod before lchown, and the kernel clears setuid and setgid
         // on chown: those two bits are checked through the kernel mount and dump.erofs only.
         let n = assert_matches(&out, &fixture(), false, None, 0o1777);
@@ -415,7 +427,14 @@ fn materialize(root: &Path, tree: &Tree) {
             }
             NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
                 let kind = if matches!(node.kind, NodeKind::CharDevice { .. }) { "c" } else { "b" };
-                run(Command::new("mknod").arg(&on_disk).args([kind, &major.to_string(), &minor.to_string()]), b"");
+                run(
+                    Command::new("mknod").arg(&on_disk).args([
+                        kind,
+                        &major.to_string(),
+                        &minor.to_string(),
+                    ]),
+                    b"",
+                );
             }
             NodeKind::Fifo => run(Command::new("mkfifo").arg(&on_disk), b"").truncate(0),
         }
@@ -462,7 +481,8 @@ fn reader_reads_mkfs_erofs_images() {
     // name and all names carry the file's metadata.
     let mut expected = String::new();
     for line in dump(&tree).lines() {
-        let mut fields: Vec<String> = line.split(' ').filter(|f| !f.is_empty()).map(str::to_owned).collect();
+        let mut fields: Vec<String> =
+            line.split(' ').filter(|f| !f.is_empty()).map(str::to_owned).collect();
         fields[3] = EPOCH.to_string();
         if fields[0] == "hardlink" {
             fields[1] = "0644".to_owned();

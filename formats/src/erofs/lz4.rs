@@ -215,10 +215,11 @@ pub(crate) fn legacy_map(extents: &[Extent], size: u64) -> Vec<u8> {
     let mut out = bytes.to_vec();
     out.resize(usize::try_from(LEGACY_INDEX_START).unwrap_or(16), 0);
     let n_lclusters = size.div_ceil(BLOCK);
-    let mut indexes = vec![
-        DecompressedIndex { advise: u16::from(CLUSTER_TYPE_PLAIN), cluster_ofs: 0, u: 0 };
-        usize::try_from(n_lclusters).unwrap_or(0)
-    ];
+    let mut indexes =
+        vec![
+            DecompressedIndex { advise: u16::from(CLUSTER_TYPE_PLAIN), cluster_ofs: 0, u: 0 };
+            usize::try_from(n_lclusters).unwrap_or(0)
+        ];
     for extent in extents {
         let end = extent.start + extent.len;
         let head_lcn = extent.start / BLOCK;
@@ -310,8 +311,9 @@ mod tests {
 
     #[test]
     fn text_extents_fill_their_block_and_noise_stays_plain() {
-        let text: Vec<u8> =
-            (0..40_000).flat_map(|i: u32| format!("line {} of {}\n", i % 977, i / 13).into_bytes()).collect();
+        let text: Vec<u8> = (0..40_000)
+            .flat_map(|i: u32| format!("line {} of {}\n", i % 977, i / 13).into_bytes())
+            .collect();
         let extents = run(&text);
         assert!(extents.len() < text.len() / 4096);
         let mut noise = Vec::new();

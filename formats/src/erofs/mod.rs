@@ -62,12 +62,12 @@
 
 pub mod dirent;
 pub mod inode;
+mod lz4;
 mod plan;
 mod read;
 pub mod superblock;
 mod write;
 pub mod xattr;
-mod lz4;
 pub mod zmap;
 
 use std::io::{self, Cursor, Read, Seek, Write};

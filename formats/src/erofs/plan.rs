@@ -143,6 +143,9 @@ impl PlannedInode<'_> {
     }
 }
 
+/// An xattr as stored: prefix index, name after the prefix, value.
+type XattrKey<'t> = (u8, &'t [u8], &'t [u8]);
+
 /// An inode being collected, before placement.
 struct Spec<'t> {
     path: Vec<u8>,
@@ -226,10 +229,10 @@ pub(crate) fn plan<'t>(tree: &'t Tree, options: &ErofsOptions) -> Result<Plan<'t
             SpecKind::Device { block: true, rdev } => (mode::S_IFBLK, 0, *rdev),
             SpecKind::Fifo => (mode::S_IFIFO, 0, 0),
         };
-        let permissions = u16::try_from(spec.meta.mode)
-            .ok()
-            .filter(|bits| *bits <= 0o7777)
-            .ok_or_else(|| Error::InvalidMode { path: display_path(&spec.path), mode: spec.meta.mode })?;
+        let permissions =
+            u16::try_from(spec.meta.mode).ok().filter(|bits| *bits <= 0o7777).ok_or_else(|| {
+                Error::InvalidMode { path: display_path(&spec.path), mode: spec.meta.mode }
+            })?;
         let extended = spec.meta.mtime != options.epoch
             || spec.meta.uid > u32::from(u16::MAX)
             || spec.meta.gid > u32::from(u16::MAX)
@@ -244,12 +247,10 @@ pub(crate) fn plan<'t>(tree: &'t Tree, options: &ErofsOptions) -> Result<Plan<'t
             Flat::Plain
         };
         let data = match &spec.kind {
-            SpecKind::File(content) if compress && content.len() > BLOCK => {
-                Data::Compress(content)
-            }
+            SpecKind::File(content) if compress && content.len() > BLOCK => Data::Compress(content),
             SpecKind::File(content) if content.is_empty() => Data::None,
             SpecKind::File(content) => Data::File(content, flat),
-            SpecKind::Symlink(target) if target.is_empty() => Data::None,
+            SpecKind::Symlink([]) => Data::None,
             SpecKind::Symlink(target) => Data::Bytes(target.to_vec(), flat),
             // Directory entries are filled in once every nid is known.
             SpecKind::Dir => Data::Bytes(Vec::new(), flat),
@@ -333,15 +334,7 @@ pub(crate) fn plan<'t>(tree: &'t Tree, options: &ErofsOptions) -> Result<Plan<'t
         Some(uuid) => uuid,
         None => derive_uuid(tree, options),
     };
-    Ok(Plan {
-        inodes,
-        shared_xattrs,
-        xattr_blkaddr,
-        data_start_block,
-        root_nid,
-        uuid,
-        volume_name,
-    })
+    Ok(Plan { inodes, shared_xattrs, xattr_blkaddr, data_start_block, root_nid, uuid, volume_name })
 }
 
 /// Appends the inodes of `dir`'s entries (and their subtrees) in walk order, recording each
@@ -450,7 +443,7 @@ fn device(path: &[u8], major: u32, minor: u32) -> Result<u32, Error> {
 }
 
 /// A node's xattrs as (prefix index, name after the prefix, value), checked against the limits.
-fn xattr_list<'t>(path: &[u8], meta: &'t Meta) -> Result<Vec<(u8, &'t [u8], &'t [u8])>, Error> {
+fn xattr_list<'t>(path: &[u8], meta: &'t Meta) -> Result<Vec<XattrKey<'t>>, Error> {
     let mut list = Vec::with_capacity(meta.xattrs.len());
     for (name, value) in &meta.xattrs {
         let (index, rest) = split_name(name)
@@ -502,7 +495,7 @@ fn xattr_body(
     if body.len() > MAX_XATTR_BODY {
         return Err(Error::XattrsTooLarge { path: display_path(path), len: body.len() });
     }
-    debug_assert!(body.len() > IbodyHeader::SIZE && body.len() % XattrEntry::SIZE == 0);
+    debug_assert!(body.len() > IbodyHeader::SIZE && body.len().is_multiple_of(XattrEntry::SIZE));
     Ok(body)
 }
 
@@ -551,7 +544,11 @@ fn derive_uuid(tree: &Tree, options: &ErofsOptions) -> [u8; 16] {
                 field(&mut hasher, target);
             }
             NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
-                hasher.update(if matches!(node.kind, NodeKind::CharDevice { .. }) { b"c" } else { b"k" });
+                hasher.update(if matches!(node.kind, NodeKind::CharDevice { .. }) {
+                    b"c"
+                } else {
+                    b"k"
+                });
                 hasher.update(major.to_le_bytes());
                 hasher.update(minor.to_le_bytes());
             }

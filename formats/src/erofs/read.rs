@@ -11,13 +11,13 @@ use crate::erofs::Error;
 use crate::erofs::dirent::{Dirent, NAME_LEN_MAX};
 use crate::erofs::inode::{
     FORMAT_KNOWN_BITS, FORMAT_VERSION_EXTENDED, InodeCompact, InodeExtended, LAYOUT_CHUNK_BASED,
-    LAYOUT_FLAT_COMPRESSION, LAYOUT_FLAT_COMPRESSION_LEGACY, LAYOUT_FLAT_INLINE,
-    LAYOUT_FLAT_PLAIN, decode_dev, mode,
+    LAYOUT_FLAT_COMPRESSION, LAYOUT_FLAT_COMPRESSION_LEGACY, LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN,
+    decode_dev, mode,
 };
 use crate::erofs::superblock::{
     BLOCK_SIZE_BITS, FEATURE_COMPAT_MTIME, FEATURE_COMPAT_SB_CHKSUM, FEATURE_INCOMPAT_CHUNKED_FILE,
-    FEATURE_INCOMPAT_COMPR_CFGS, FEATURE_INCOMPAT_DEVICE_TABLE, FEATURE_INCOMPAT_LZ4_0PADDING,
-    FEATURE_INCOMPAT_KNOWN, FEATURE_INCOMPAT_ZTAILPACKING, SuperBlock, block0_checksum,
+    FEATURE_INCOMPAT_COMPR_CFGS, FEATURE_INCOMPAT_DEVICE_TABLE, FEATURE_INCOMPAT_KNOWN,
+    FEATURE_INCOMPAT_LZ4_0PADDING, FEATURE_INCOMPAT_ZTAILPACKING, SuperBlock, block0_checksum,
 };
 use crate::erofs::xattr::{IbodyHeader, XattrEntry, prefix_of};
 use crate::erofs::zmap::{
@@ -44,8 +44,7 @@ struct Image<'a> {
 
 impl Image<'_> {
     fn open(input: &mut dyn ReadSeek) -> Result<Image<'_>, Error> {
-        let len =
-            input.seek(SeekFrom::End(0)).map_err(|source| Error::ReadInput { source })?;
+        let len = input.seek(SeekFrom::End(0)).map_err(|source| Error::ReadInput { source })?;
         Ok(Image { input, len, budget: len.saturating_mul(256).saturating_add(1 << 20) })
     }
 
@@ -63,7 +62,8 @@ impl Image<'_> {
     }
 
     fn superblock(&mut self) -> Result<SuperBlock, Error> {
-        let bytes = self.bytes("superblock", 1024, u64::try_from(SuperBlock::SIZE).unwrap_or(128))?;
+        let bytes =
+            self.bytes("superblock", 1024, u64::try_from(SuperBlock::SIZE).unwrap_or(128))?;
         let array: &[u8; SuperBlock::SIZE] =
             bytes.as_slice().try_into().map_err(|_| unsupported("short superblock"))?;
         Ok(SuperBlock::decode(array)?)
@@ -81,7 +81,6 @@ struct RawInode {
     inode_size: u64,
     layout: u8,
     mode: u16,
-    nlink: u32,
     size: u64,
     u: u32,
     uid: u32,
@@ -89,6 +88,9 @@ struct RawInode {
     mtime: i64,
     xattr_size: u64,
 }
+
+/// A directory being walked: its path, its entries (name, nid) and the next entry's index.
+type Frame = (Vec<u8>, Vec<(Vec<u8>, u64)>, usize);
 
 struct Reader<'a> {
     image: Image<'a>,
@@ -113,8 +115,7 @@ pub(crate) fn read(input: &mut dyn ReadSeek) -> Result<Tree, Error> {
     // Directories being walked, depth first in name order (the order of `Tree::walk`, which
     // decides which name of a hard-linked inode comes first): (path, entries, next entry).
     let root_entries = reader.dir_entries(&root, b"")?;
-    let mut stack: Vec<(Vec<u8>, Vec<(Vec<u8>, u64)>, usize)> =
-        vec![(Vec::new(), root_entries, 0)];
+    let mut stack: Vec<Frame> = vec![(Vec::new(), root_entries, 0)];
     while let Some((dir_path, entries, next)) = stack.last_mut() {
         let Some((name, nid)) = entries.get(*next).cloned() else {
             stack.pop();
@@ -199,11 +200,8 @@ fn corrupt(inode: &RawInode, path: &[u8], what: &str) -> Error {
 
 impl Reader<'_> {
     fn inode(&mut self, nid: u64, path: &[u8]) -> Result<RawInode, Error> {
-        let corrupt_nid = |what: &str| Error::Corrupt {
-            nid,
-            path: display_path(path),
-            what: what.to_owned(),
-        };
+        let corrupt_nid =
+            |what: &str| Error::Corrupt { nid, path: display_path(path), what: what.to_owned() };
         let offset = nid
             .checked_mul(32)
             .and_then(|o| o.checked_add(u64::from(self.sb.meta_blkaddr) * BLOCK))
@@ -214,38 +212,24 @@ impl Reader<'_> {
             return Err(corrupt_nid(&format!("unknown i_format {format:#x}")));
         }
         let layout = u8::try_from((format >> 1) & 7).unwrap_or(7);
-        let (inode_size, xattr_icount, mode, nlink, size, u, uid, gid, mtime) =
+        let (inode_size, xattr_icount, mode, size, u, uid, gid, mtime) =
             if format & FORMAT_VERSION_EXTENDED != 0 {
                 let bytes = self.image.bytes("inode", offset, 64)?;
                 let array: &[u8; InodeExtended::SIZE] =
                     bytes.as_slice().try_into().map_err(|_| corrupt_nid("short inode"))?;
                 let i = InodeExtended::decode(array);
-                (64, i.xattr_icount, i.mode, i.nlink, i.size_bytes, i.u, i.uid, i.gid, {
-                    i.mtime_secs.cast_signed()
-                })
+                let mtime = i.mtime_secs.cast_signed();
+                (64, i.xattr_icount, i.mode, i.size_bytes, i.u, i.uid, i.gid, mtime)
             } else {
                 let array: &[u8; InodeCompact::SIZE] =
                     head.as_slice().try_into().map_err(|_| corrupt_nid("short inode"))?;
                 let i = InodeCompact::decode(array);
                 let mtime = self.sb.build_time_secs.cast_signed();
                 let (uid, gid) = (u32::from(i.uid), u32::from(i.gid));
-                (32, i.xattr_icount, i.mode, u32::from(i.nlink), u64::from(i.size_bytes), i.u, uid, gid, mtime)
+                (32, i.xattr_icount, i.mode, u64::from(i.size_bytes), i.u, uid, gid, mtime)
             };
         let xattr_size = if xattr_icount == 0 { 0 } else { 12 + 4 * (u64::from(xattr_icount) - 1) };
-        Ok(RawInode {
-            nid,
-            offset,
-            inode_size,
-            layout,
-            mode,
-            nlink,
-            size,
-            u,
-            uid,
-            gid,
-            mtime,
-            xattr_size,
-        })
+        Ok(RawInode { nid, offset, inode_size, layout, mode, size, u, uid, gid, mtime, xattr_size })
     }
 
     fn meta(&mut self, inode: &RawInode, path: &[u8]) -> Result<Meta, Error> {
@@ -338,7 +322,12 @@ impl Reader<'_> {
         }
     }
 
-    fn compressed(&mut self, inode: &RawInode, path: &[u8], head_end: u64) -> Result<Vec<u8>, Error> {
+    fn compressed(
+        &mut self,
+        inode: &RawInode,
+        path: &[u8],
+        head_end: u64,
+    ) -> Result<Vec<u8>, Error> {
         let map_at = head_end.next_multiple_of(8);
         let header = self.image.bytes("compression map", map_at, 8)?;
         let header: &[u8; MapHeader::SIZE] =
@@ -499,10 +488,7 @@ impl Reader<'_> {
 /// Names of the feature bits set in `incompat` and `compat`.
 fn feature_names(incompat: u32, compat: u32) -> Vec<String> {
     let mut names = Vec::new();
-    for (bit, name) in [
-        (FEATURE_COMPAT_SB_CHKSUM, "sb_csum"),
-        (FEATURE_COMPAT_MTIME, "mtime"),
-    ] {
+    for (bit, name) in [(FEATURE_COMPAT_SB_CHKSUM, "sb_csum"), (FEATURE_COMPAT_MTIME, "mtime")] {
         if compat & bit != 0 {
             names.push(name.to_owned());
         }

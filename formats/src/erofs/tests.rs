@@ -27,8 +27,10 @@ fn check(fixture: &str, compression: Compression, expect: Expect) {
             for inode in &plan.inodes {
                 let layout = match &inode.data {
                     plan::Data::None => "none",
-                    plan::Data::Bytes(_, plan::Flat::Plain) | plan::Data::File(_, plan::Flat::Plain) => "plain",
-                    plan::Data::Bytes(_, plan::Flat::Inline) | plan::Data::File(_, plan::Flat::Inline) => "inline",
+                    plan::Data::Bytes(_, plan::Flat::Plain)
+                    | plan::Data::File(_, plan::Flat::Plain) => "plain",
+                    plan::Data::Bytes(_, plan::Flat::Inline)
+                    | plan::Data::File(_, plan::Flat::Inline) => "inline",
                     plan::Data::Compress(_) => "lz4",
                 };
                 out.push_str(&format!(
@@ -131,7 +133,10 @@ fn tails_are_inline_when_they_fit_in_the_block() {
         "//- /e mtime=1700000000\n".to_owned(),
     ]
     .concat();
-    check(&fixture, Compression::None, expect![[r#"
+    check(
+        &fixture,
+        Compression::None,
+        expect![[r#"
         nid 128 extended 40755 size=92 inline xattrs=0 nlink=2 /
         nid 133 compact 100644 size=4096 plain xattrs=0 nlink=1 /a
         nid 134 compact 100644 size=4097 inline xattrs=0 nlink=1 /b
@@ -147,13 +152,17 @@ fn tails_are_inline_when_they_fit_in_the_block() {
         file     0644 0:0 1700000000 4090 ea6e3402c15709a7 /c
         file     0644 0:0 1700000000 8000 606023a37d97fcdf /d
         file     0644 0:0 1700000000 0 e3b0c44298fc1c14 /e
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn compressible_files_are_lz4() {
     let fixture = [big_file("/a", 4096), big_file("/b", 100_000), big_file("/c", 3000)].concat();
-    check(&fixture, Compression::Lz4, expect![[r#"
+    check(
+        &fixture,
+        Compression::Lz4,
+        expect![[r#"
         nid 128 extended 40755 size=66 inline xattrs=0 nlink=2 /
         nid 133 compact 100644 size=4096 plain xattrs=0 nlink=1 /a
         nid 134 compact 100644 size=100000 lz4 xattrs=0 nlink=1 /b
@@ -165,14 +174,14 @@ fn compressible_files_are_lz4() {
         file     0644 0:0 1700000000 4096 a2e659dacb4691e8 /a
         file     0644 0:0 1700000000 100000 d69e689881578332 /b
         file     0644 0:0 1700000000 3000 e1630f843370f402 /c
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn a_directory_of_hundreds_of_entries_spans_blocks() {
-    let fixture: String = (0..400)
-        .map(|i| format!("//- /many/entry-{i:04} mtime=1700000000\n"))
-        .collect();
+    let fixture: String =
+        (0..400).map(|i| format!("//- /many/entry-{i:04} mtime=1700000000\n")).collect();
     let tree = tree_from_fixture(&fixture).unwrap();
     let bytes = to_vec(&tree, &NoBlobs, &options(Compression::None)).unwrap();
     assert_eq!(dump(&read(&mut Cursor::new(&bytes)).unwrap()), dump(&tree));
@@ -186,9 +195,19 @@ fn errors_name_the_path_and_the_limit() {
     };
     assert_eq!(
         err(&format!("//- /d/{}\n", "n".repeat(256))),
-        format!("name of /d/{} is 256 bytes, erofs allows at most 255 (EROFS_NAME_LEN)", "n".repeat(256))
+        format!(
+            "name of /d/{} is 256 bytes, erofs allows at most 255 (EROFS_NAME_LEN)",
+            "n".repeat(256)
+        )
     );
-    assert!(to_vec(&tree_from_fixture(&format!("//- /{}\n", "n".repeat(255))).unwrap(), &NoBlobs, &options(Compression::None)).is_ok());
+    assert!(
+        to_vec(
+            &tree_from_fixture(&format!("//- /{}\n", "n".repeat(255))).unwrap(),
+            &NoBlobs,
+            &options(Compression::None)
+        )
+        .is_ok()
+    );
     assert_eq!(
         err("//- /dev/x char=4096,0\n"),
         "device /dev/x is 4096,0, erofs stores majors up to 4095 and minors up to 1048575"
@@ -199,7 +218,10 @@ fn errors_name_the_path_and_the_limit() {
     );
     assert_eq!(
         err(&format!("//- /f xattr.user.{}=1\n", "k".repeat(256))),
-        format!("xattr user.{} of /f: name after the prefix is 256 bytes, erofs allows at most 255", "k".repeat(256))
+        format!(
+            "xattr user.{} of /f: name after the prefix is 256 bytes, erofs allows at most 255",
+            "k".repeat(256)
+        )
     );
     assert_eq!(
         err(&format!("//- /l symlink={}\n", "t".repeat(4096))),
@@ -214,7 +236,9 @@ fn errors_name_the_path_and_the_limit() {
     let mut long_name = options(Compression::None);
     long_name.volume_name = vec![b'v'; 17];
     assert_eq!(
-        to_vec(&tree_from_fixture("//- /f\n").unwrap(), &NoBlobs, &long_name).unwrap_err().to_string(),
+        to_vec(&tree_from_fixture("//- /f\n").unwrap(), &NoBlobs, &long_name)
+            .unwrap_err()
+            .to_string(),
         "volume name is 17 bytes, erofs allows at most 16"
     );
 }
@@ -237,7 +261,8 @@ fn content_errors_name_the_path() {
             (10, 4, "content of /blob ended after 4 bytes, expected 10"),
         ] {
             let mut tree = Tree::new(0);
-            let range = BlobRange { object: Arc::from("sha256:00"), offset: actual, len: announced };
+            let range =
+                BlobRange { object: Arc::from("sha256:00"), offset: actual, len: announced };
             tree.root.insert(
                 b"blob".to_vec(),
                 Node::new(NodeKind::File(Content::Blob(range)), Meta::new(0o644, 0)),
@@ -275,7 +300,8 @@ fn superblock_fields_and_summary() {
         meta blkaddr: 0
         xattr blkaddr: 0
         checksum: crc32c 0x84c781f2 (valid)
-    "#]].assert_eq(&lines.concat());
+    "#]]
+    .assert_eq(&lines.concat());
     // The derived UUID depends on the tree and the options.
     let derived = |tree: &Tree, options: &ErofsOptions| {
         to_vec(tree, &NoBlobs, options).unwrap()[1024 + 48..1024 + 64].to_vec()
@@ -290,12 +316,21 @@ fn superblock_fields_and_summary() {
 #[test]
 fn reader_refuses_garbage() {
     let err = |bytes: &[u8]| read(&mut Cursor::new(bytes)).unwrap_err().to_string();
-    assert_eq!(err(&[0u8; 100]), "erofs image of 100 bytes: superblock at byte 1024 (+128) is outside the image");
-    assert_eq!(err(&[0u8; 4096]), "erofs superblock: superblock magic is 0x00000000, expected 0xe0f5e1e2 (EROFS)");
+    assert_eq!(
+        err(&[0u8; 100]),
+        "erofs image of 100 bytes: superblock at byte 1024 (+128) is outside the image"
+    );
+    assert_eq!(
+        err(&[0u8; 4096]),
+        "erofs superblock: superblock magic is 0x00000000, expected 0xe0f5e1e2 (EROFS)"
+    );
     let tree = tree_from_fixture("//- /a mtime=1700000000\nx\n").unwrap();
     let mut bytes = to_vec(&tree, &NoBlobs, &options(Compression::None)).unwrap();
     bytes[1024 + 80] = 0x04;
-    assert_eq!(err(&bytes), "erofs image: incompatible features 0x4 (chunked_file), this reader knows only lz4_0padding");
+    assert_eq!(
+        err(&bytes),
+        "erofs image: incompatible features 0x4 (chunked_file), this reader knows only lz4_0padding"
+    );
 }
 
 proptest! {

@@ -16,8 +16,8 @@ use crate::erofs::inode::{
 use crate::erofs::lz4;
 use crate::erofs::plan::{BLOCK, BLOCK_USIZE, Data, Flat, Plan, PlannedInode};
 use crate::erofs::superblock::{
-    BLOCK_SIZE_BITS, FEATURE_COMPAT_MTIME, FEATURE_COMPAT_SB_CHKSUM,
-    FEATURE_INCOMPAT_LZ4_0PADDING, MAGIC, SUPER_OFFSET, SuperBlock, block0_checksum,
+    BLOCK_SIZE_BITS, FEATURE_COMPAT_MTIME, FEATURE_COMPAT_SB_CHKSUM, FEATURE_INCOMPAT_LZ4_0PADDING,
+    MAGIC, SUPER_OFFSET, SuperBlock, block0_checksum,
 };
 use crate::erofs::{Compression, ErofsOptions, Error, WriteSeek};
 use crate::tree::{Content, ContentSource};
@@ -63,27 +63,25 @@ pub(crate) fn emit(
                     write_flat_file(&mut data, inode, content, *flat, source, &mut chunk)?;
                 (flat_layout(*flat), blkaddr.unwrap_or(NULL_ADDR), tail)
             }
-            Data::Compress(content) => {
-                match compress_file(&mut data, inode, content, source)? {
-                    Some((n_blocks, map)) => {
-                        let start = bytes_after_head(inode);
-                        let mut tail = vec![0u8; start];
-                        tail.extend_from_slice(&map);
-                        (LAYOUT_FLAT_COMPRESSION_LEGACY, n_blocks, tail)
-                    }
-                    None => {
-                        let (blkaddr, tail) = write_flat_file(
-                            &mut data,
-                            inode,
-                            content,
-                            Flat::Plain,
-                            source,
-                            &mut chunk,
-                        )?;
-                        (LAYOUT_FLAT_PLAIN, blkaddr.unwrap_or(NULL_ADDR), tail)
-                    }
+            Data::Compress(content) => match compress_file(&mut data, inode, content, source)? {
+                Some((n_blocks, map)) => {
+                    let start = bytes_after_head(inode);
+                    let mut tail = vec![0u8; start];
+                    tail.extend_from_slice(&map);
+                    (LAYOUT_FLAT_COMPRESSION_LEGACY, n_blocks, tail)
                 }
-            }
+                None => {
+                    let (blkaddr, tail) = write_flat_file(
+                        &mut data,
+                        inode,
+                        content,
+                        Flat::Plain,
+                        source,
+                        &mut chunk,
+                    )?;
+                    (LAYOUT_FLAT_PLAIN, blkaddr.unwrap_or(NULL_ADDR), tail)
+                }
+            },
         };
         encode_inode(inode, layout, u, &mut bytes);
         bytes.extend_from_slice(&inode.xattrs);

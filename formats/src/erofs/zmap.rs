@@ -144,11 +144,8 @@ pub(crate) fn compacted_lcluster(
     if initial == 8 {
         initial = 0;
     }
-    let n_2b = if compacted_2b && initial < n_lclusters {
-        (n_lclusters - initial) / 16 * 16
-    } else {
-        0
-    };
+    let n_2b =
+        if compacted_2b && initial < n_lclusters { (n_lclusters - initial) / 16 * 16 } else { 0 };
     let (pos, amortized_bytes, rest) = if lcn < initial {
         (0, 4, lcn)
     } else if lcn - initial < n_2b {
