@@ -63,6 +63,13 @@ fn check(fixture: &str, compression: Compression, expect: Expect) {
 
 #[test]
 fn layout_of_every_kind() {
+    // user.a=1 is on 3 inodes (hello, ping, pong): shared, 8 bytes (4 + "a" + "1", padded) in
+    // block 1, so inodes start at block 2: root nid 8192 / 32 = 256. Directories with mtime 0
+    // and /etc/ping (uid 3000000, mtime 5) are extended; the others carry the epoch: compact.
+    // busybox's capability is inline: 12 + 4 + 10 + 20 = 46 -> 48 bytes; hello's and ping's
+    // bodies hold one shared id (12 + 4); pong's adds trusted.t=x (4 + 1 + 1 -> 8). The hard
+    // link is one inode with nlink 2. The root's entries: ".", "..", bin, dev, etc, run, tmp:
+    // 7 * 12 + 1 + 2 + 3 * 4 + 3 = 102 bytes, inline.
     check(
         r#"
 //- /bin/busybox mode=04755 mtime=1700000000 xattr.security.capability=0x0100000200200000000000000000000000000000
@@ -158,6 +165,9 @@ fn tails_are_inline_when_they_fit_in_the_block() {
 
 #[test]
 fn compressible_files_are_lz4() {
+    // /a (one block) gains nothing and /c fits in one block: both stay flat; /b's 100000 x's
+    // compress into one pcluster, so the image is block 0, the metadata block, /a's block and
+    // /b's pcluster.
     let fixture = [big_file("/a", 4096), big_file("/b", 100_000), big_file("/c", 3000)].concat();
     check(
         &fixture,
