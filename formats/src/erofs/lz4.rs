@@ -1,11 +1,11 @@
 //! Fixed-sized output lz4 compression for EROFS: each extent of a file is compressed into one
 //! 4 KiB physical cluster, as `LZ4_compress_destSize` does for mkfs.erofs.
 //!
-//! lz4_flex compresses a whole input and has no destination-size mode, so the longest prefix
-//! that fits is found by compressing a generous probe, walking the lz4 sequences of its output to
-//! find the input length the first 4 KiB of output cover, then compressing exactly that prefix
-//! (shrinking it while it does not fit). Extents shorter than one block gain nothing and are
-//! stored plain, as are blocks whose first 4097 bytes do not fit in 4096.
+//! lz4_flex compresses a whole input and has no destination-size mode, so each extent is found by
+//! compressing a probe longer than what one block holds, keeping the lz4 sequences of its output
+//! up to the boundary that describes the most input, and ending the block with the next input
+//! bytes as a final literal run (see [`truncate_to_block`]). Extents shorter than one block gain
+//! nothing and are stored plain, as are blocks whose first 4097 bytes do not fit in 4096.
 
 use crate::copy::ContentError;
 use crate::erofs::plan::{BLOCK, BLOCK_USIZE};
@@ -125,47 +125,49 @@ fn fit(input: &[u8], guess: usize) -> Option<(usize, Vec<u8>)> {
         probe = probe.saturating_mul(4).min(input.len());
         out = compress(&input[..probe]);
     }
-    // The probe overflows one block: find how much input its first ~4 KiB of output cover.
-    let mut budget = BLOCK_USIZE - 16;
-    let mut hi = probe;
-    for _ in 0..4 {
-        let len = covered_input(&out, budget).min(hi - 1);
-        if len <= BLOCK_USIZE {
-            break;
-        }
-        let candidate = compress(&input[..len]);
-        if candidate.len() <= BLOCK_USIZE {
-            return Some((len, candidate));
-        }
-        hi = len;
-        budget = budget.saturating_sub(candidate.len() - BLOCK_USIZE + 32);
-    }
-    // Bisect between one block (no gain) and the shortest prefix known not to fit.
-    let mut lo = BLOCK_USIZE;
-    let mut best = None;
-    while lo + 1 < hi {
-        let mid = lo + (hi - lo) / 2;
-        let candidate = compress(&input[..mid]);
-        if candidate.len() <= BLOCK_USIZE {
-            lo = mid;
-            best = Some((mid, candidate));
-        } else {
-            hi = mid;
-        }
-    }
-    best
+    // The probe overflows one block: keep its sequences up to a boundary and end the block
+    // with the following input bytes as literals.
+    truncate_to_block(&out, input)
 }
 
 fn compress(input: &[u8]) -> Vec<u8> {
     lz4_flex::block::compress(input)
 }
 
-/// Walks the sequences of the lz4 block `out` and returns how many input bytes the first
-/// `budget` bytes of it describe (cutting a literal run if needed).
-fn covered_input(out: &[u8], budget: usize) -> usize {
+/// Bytes of the length extension of a literal run of `len` bytes.
+fn extension_len(len: usize) -> usize {
+    if len < 15 { 0 } else { (len - 15) / 255 + 1 }
+}
+
+/// Cuts the lz4 block `out` (the compression of a prefix of `input`) after one of its sequences
+/// and ends it with a literal-only sequence of the next input bytes, so that the block fills at
+/// most 4096 bytes and describes as much input as possible. The final literal run is at least
+/// 12 bytes long, which keeps the format's end rules (the last 5 bytes are literals, the last
+/// match starts at least 12 bytes before the end). Returns the input length and the block, or
+/// `None` when no cut describes more than one block of input.
+fn truncate_to_block(out: &[u8], input: &[u8]) -> Option<(usize, Vec<u8>)> {
+    let mut best: Option<Cut> = None;
+    let mut consider = |cut: Cut| {
+        if cut.literals >= 12
+            && best.is_none_or(|b| cut.covered + cut.literals > b.covered + b.literals)
+        {
+            best = Some(cut);
+        }
+    };
+    // The longest final literal run that fits after `used` bytes, for input from `covered`.
+    let literals_after = |used: usize, covered: usize| -> usize {
+        let available = BLOCK_USIZE.saturating_sub(used + 1);
+        let mut literals = available.min(input.len().saturating_sub(covered));
+        while literals > 0 && literals + extension_len(literals) > available {
+            literals -= 1;
+        }
+        literals
+    };
+    consider(Cut { out_len: 0, shortened: None, covered: 0, literals: literals_after(0, 0) });
     let mut pos = 0;
     let mut covered = 0;
-    while pos < out.len() && pos < budget {
+    while pos < out.len() && pos < BLOCK_USIZE {
+        let token_pos = pos;
         let token = out[pos];
         pos += 1;
         let mut literals = usize::from(token >> 4);
@@ -178,16 +180,14 @@ fn covered_input(out: &[u8], budget: usize) -> usize {
                 }
             }
         }
-        if pos + literals > budget {
-            return covered + budget.saturating_sub(pos);
-        }
         pos += literals;
         covered += literals;
-        if pos >= out.len() {
+        if pos + 2 > out.len() {
+            // The final literal-only sequence of the probe.
             break;
         }
-        // Offset, then the match length.
         pos += 2;
+        let match_start = pos;
         let mut matched = usize::from(token & 15) + 4;
         if token & 15 == 15 {
             while let Some(&byte) = out.get(pos) {
@@ -198,12 +198,69 @@ fn covered_input(out: &[u8], budget: usize) -> usize {
                 }
             }
         }
-        if pos > budget {
-            break;
+        // A long match may not fit: keep as much of it as leaves room for 12 literals.
+        if match_start + 13 < BLOCK_USIZE {
+            let room = BLOCK_USIZE - match_start - 13;
+            let longest = if room == 0 { 4 + 14 } else { 4 + 15 + 255 * (room - 1) + 254 };
+            let shortened = matched.min(longest);
+            if shortened < matched && shortened >= 4 {
+                let used = match_start + extension_len(shortened - 4);
+                consider(Cut {
+                    out_len: match_start,
+                    shortened: Some((token_pos, shortened)),
+                    covered: covered + shortened,
+                    literals: literals_after(used, covered + shortened),
+                });
+            }
         }
         covered += matched;
+        consider(Cut {
+            out_len: pos,
+            shortened: None,
+            covered,
+            literals: literals_after(pos, covered),
+        });
     }
-    covered
+    let cut = best?;
+    let len = cut.covered + cut.literals;
+    if len <= BLOCK_USIZE {
+        return None;
+    }
+    let mut block = Vec::with_capacity(BLOCK_USIZE);
+    block.extend_from_slice(&out[..cut.out_len]);
+    if let Some((token_pos, matched)) = cut.shortened {
+        let code = matched - 4;
+        block[token_pos] = (block[token_pos] & 0xf0) | u8::try_from(code.min(15)).unwrap_or(15);
+        push_extension(&mut block, code);
+    }
+    block.push(u8::try_from(cut.literals.min(15)).unwrap_or(15) << 4);
+    push_extension(&mut block, cut.literals);
+    block.extend_from_slice(&input[cut.covered..len]);
+    debug_assert!(block.len() <= BLOCK_USIZE);
+    Some((len, block))
+}
+
+/// Where a block is cut: bytes of the probe's output kept, a match to shorten (token position,
+/// new length), input covered by them, and the final literal run.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    out_len: usize,
+    shortened: Option<(usize, usize)>,
+    covered: usize,
+    literals: usize,
+}
+
+/// Appends the length extension bytes of a 4-bit length field holding `value`.
+fn push_extension(out: &mut Vec<u8>, value: usize) {
+    if value < 15 {
+        return;
+    }
+    let mut rest = value - 15;
+    while rest >= 255 {
+        out.push(255);
+        rest -= 255;
+    }
+    out.push(u8::try_from(rest).unwrap_or(0));
 }
 
 /// The compression map of a file of `size` bytes stored as `extents`: the map header, its
@@ -304,9 +361,10 @@ mod tests {
     #[test]
     fn zeros_fill_one_pcluster_per_mebibyte() {
         let extents = run(&vec![0u8; 3 << 20]);
-        // lz4 describes at most about 1 MB of zeros in 4096 bytes.
+        // 1 MiB of zeros takes 4113 bytes of lz4 (one long match), a little more than a block:
+        // the match is shortened to what fits.
         assert_eq!(extents.len(), 4);
-        assert!(extents.iter().all(|e| e.compressed && e.len > 20_000));
+        assert!(extents.iter().all(|e| e.compressed && e.len > 20_000), "{extents:?}");
     }
 
     #[test]
