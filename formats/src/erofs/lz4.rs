@@ -18,7 +18,7 @@ use crate::erofs::zmap::{
 /// and NONHEAD distances stay far below the 2048 lclusters the kernel accepts).
 const MAX_EXTENT: usize = 1 << 20;
 /// Smallest probe compressed to find an extent's length.
-const MIN_PROBE: usize = 16 * 1024;
+const MIN_PROBE: usize = 8 * 1024;
 
 /// One extent of a compressed file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +116,7 @@ fn fit(input: &[u8], guess: usize) -> Option<(usize, Vec<u8>)> {
     if input.len() <= BLOCK_USIZE {
         return None;
     }
-    let mut probe = (guess.saturating_mul(2)).max(MIN_PROBE).min(input.len());
+    let mut probe = (guess + guess / 4 + 1024).max(MIN_PROBE).min(input.len());
     let mut out = compress(&input[..probe]);
     while out.len() <= BLOCK_USIZE {
         if probe == input.len() {

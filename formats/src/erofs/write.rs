@@ -32,6 +32,8 @@ pub(crate) fn emit(
     options: &ErofsOptions,
     out: &mut dyn WriteSeek,
 ) -> Result<(), Error> {
+    let mut tracked = Tracked { inner: out, pos: None };
+    let out: &mut dyn WriteSeek = &mut tracked;
     let area = |what: &str| {
         let what = what.to_owned();
         move |source| Error::Write { path: what.clone(), source }
@@ -352,6 +354,41 @@ impl MetaBlock {
             self.buf.fill(0);
         }
         Ok(())
+    }
+}
+
+/// A writer that remembers its position and skips seeks to where it already is: the emitter
+/// seeks before every block it writes, and a seek would flush a buffered writer each time.
+struct Tracked<'o> {
+    inner: &'o mut dyn WriteSeek,
+    pos: Option<u64>,
+}
+
+impl io::Write for Tracked<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.inner.write(buf);
+        match (&result, self.pos) {
+            (Ok(n), Some(pos)) => self.pos = Some(pos + u64::try_from(*n).unwrap_or(0)),
+            _ => self.pos = None,
+        }
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl io::Seek for Tracked<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        if let (SeekFrom::Start(offset), Some(pos)) = (to, self.pos)
+            && offset == pos
+        {
+            return Ok(pos);
+        }
+        let result = self.inner.seek(to);
+        self.pos = result.as_ref().ok().copied();
+        result
     }
 }
 
