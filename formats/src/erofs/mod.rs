@@ -49,7 +49,10 @@
 //!
 //! Not written: chunk-based files, big pclusters, compacted indexes, compressed tail packing
 //! (`ztailpacking`), extra devices, lzma, nanosecond times, origins (EROFS has no place for
-//! them).
+//! them). Metadata is placed first-fit in order, never back into an earlier block's hole as
+//! mkfs.erofs's buffer allocator does, so images run about 1% larger than mkfs.erofs's; a
+//! compressed file that does not shrink falls back to `FLAT_PLAIN` (mkfs.erofs packs its tail
+//! inline).
 //!
 //! # Reading
 //!
