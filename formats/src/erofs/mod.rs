@@ -104,7 +104,7 @@ pub struct ErofsOptions {
     pub compression: Compression,
 }
 
-/// A writer that can also seek, for [`write`]'s non-generic inner function.
+/// A writer that can also seek, for [`write()`]'s non-generic inner function.
 pub trait WriteSeek: Write + Seek {}
 
 impl<T: Write + Seek> WriteSeek for T {}
