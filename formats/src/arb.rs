@@ -209,3 +209,12 @@ pub(crate) fn cpio_model(tree: &Tree) -> Tree {
     });
     model
 }
+
+/// What an EROFS round trip keeps of `tree`: no origins (EROFS has no place for them), hard link
+/// groups led by their first name and sharing the file's metadata (one inode).
+pub(crate) fn erofs_model(tree: &Tree) -> Tree {
+    let mut model = tree.clone();
+    canonical_links(&mut model, true);
+    for_each_node(&mut model, &mut |_, node| node.origin = None);
+    model
+}

@@ -3,7 +3,7 @@
 
 use crate::dump::dump;
 use crate::tree::NoBlobs;
-use crate::{cpio, tar};
+use crate::{cpio, erofs, tar};
 
 /// Reads `data` as a tar archive; on success, writes the tree again and reads it back.
 pub fn tar_read(data: &[u8]) {
@@ -21,6 +21,21 @@ pub fn cpio_read(data: &[u8]) {
         let options = cpio::CpioOptions { root_entry: true };
         if let Ok(bytes) = cpio::to_vec(&tree, &NoBlobs, &options) {
             let _ = cpio::read(&bytes[..]).map(|back| dump(&back));
+        }
+    }
+}
+
+/// Reads `data` as an EROFS image and its summary; on success, writes the tree again (plain and
+/// lz4) and reads it back.
+pub fn erofs_read(data: &[u8]) {
+    let _ = erofs::summary(&mut std::io::Cursor::new(data));
+    if let Ok(tree) = erofs::read(&mut std::io::Cursor::new(data)) {
+        for compression in [erofs::Compression::None, erofs::Compression::Lz4] {
+            let options =
+                erofs::ErofsOptions { epoch: 0, uuid: None, volume_name: Vec::new(), compression };
+            if let Ok(bytes) = erofs::to_vec(&tree, &NoBlobs, &options) {
+                let _ = erofs::read(&mut std::io::Cursor::new(&bytes)).map(|back| dump(&back));
+            }
         }
     }
 }
@@ -55,6 +70,14 @@ mod tests {
         for len in 0..cpio_bytes.len() {
             cpio_read(&cpio_bytes[..len]);
         }
+        for compression in [erofs::Compression::None, erofs::Compression::Lz4] {
+            let options =
+                erofs::ErofsOptions { epoch: 0, uuid: None, volume_name: Vec::new(), compression };
+            let erofs_bytes = erofs::to_vec(&tree, &NoBlobs, &options).unwrap();
+            for len in (0..erofs_bytes.len()).step_by(97) {
+                erofs_read(&erofs_bytes[..len]);
+            }
+        }
         fixture(b"//- /a\n//- /a/b\n//- \n//- /x mode=zz");
     }
 
@@ -78,6 +101,21 @@ mod tests {
                 }
                 tar_read(&bytes);
                 cpio_read(&bytes);
+            }
+            for compression in [erofs::Compression::None, erofs::Compression::Lz4] {
+                let options = erofs::ErofsOptions {
+                    epoch: 0,
+                    uuid: None,
+                    volume_name: Vec::new(),
+                    compression,
+                };
+                let mut bytes = erofs::to_vec(&tree, &NoBlobs, &options).unwrap();
+                for (idx, value) in &flips {
+                    // Most of an image is padding: aim the flips at its first blocks.
+                    let at = idx.index(bytes.len().min(3 * 4096));
+                    bytes[at] = *value;
+                }
+                erofs_read(&bytes);
             }
         }
     }

@@ -24,6 +24,7 @@ mod arb;
 pub mod copy;
 pub mod cpio;
 pub mod dump;
+pub mod erofs;
 pub mod extent;
 pub mod extract;
 pub mod gzip;
