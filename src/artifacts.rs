@@ -42,6 +42,8 @@ pub struct OutputOptions {
     pub initrd_gzip: formats::gzip::GzipOptions,
     /// `--size`: the largest a filesystem or disk image may be.
     pub size_limit: Option<DiskSize>,
+    /// How `kernel+erofs` stores file data.
+    pub erofs_compression: formats::erofs::Compression,
 }
 
 /// A size as LinuxKit's `--size` spells it: a number of GiB, or with an `M` (MiB) or `G` (GiB)
@@ -217,7 +219,18 @@ impl Steps<'_> {
                 copy_content(&initrd, source, b"initrd", out)
             }
             Product::InitrdTar => self.write_initrd_tar(out),
-            Product::Squashfs | Product::Erofs | Product::Iso => Err(io::Error::other(format!(
+            Product::Erofs => {
+                let options = formats::erofs::ErofsOptions {
+                    epoch: self.options.epoch,
+                    uuid: None,
+                    volume_name: Vec::new(),
+                    compression: self.options.erofs_compression,
+                };
+                let root = image_root(&self.assembled.root);
+                formats::erofs::write(&root, source, &options, &mut { out })
+                    .map_err(io::Error::other)
+            }
+            Product::Squashfs | Product::Iso => Err(io::Error::other(format!(
                 "the {product:?} writer is not part of this build of kit"
             ))),
         }

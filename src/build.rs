@@ -62,6 +62,8 @@ pub struct BuildRequest<'a> {
     pub size_limit: Option<artifacts::DiskSize>,
     /// How many threads may compress at once (the output does not depend on it).
     pub threads: usize,
+    /// How `kernel+erofs` stores file data.
+    pub erofs_compression: formats::erofs::Compression,
 }
 
 /// A local image source given with `--source`.
@@ -213,6 +215,7 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         epoch: request.epoch,
         initrd_gzip: formats::gzip::GzipOptions { level: 6, threads: request.threads },
         size_limit: request.size_limit.clone(),
+        erofs_compression: request.erofs_compression,
     };
     let outputs = artifacts::write(&assembled, &image_map.source, &options, &files, scratch_dir)
         .map_err(|e| BuildError::Write { path: e.path, source: e.source })?;

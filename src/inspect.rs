@@ -172,14 +172,27 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
             summary.extend(kernel_summary(&head));
             None
         }
-        ArtifactKind::Squashfs | ArtifactKind::Erofs | ArtifactKind::Iso => {
+        ArtifactKind::Erofs => {
+            let mut reader = BufReader::new(file);
+            summary = formats::erofs::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
+            reader.seek(SeekFrom::Start(0)).map_err(read_err)?;
+            Some(formats::erofs::read(&mut reader).map_err(|e| malformed(Box::new(e)))?)
+        }
+        ArtifactKind::Squashfs | ArtifactKind::Iso => {
             return Err(malformed(Box::from(format!(
                 "this build of kit has no {} reader",
                 kind.name()
             ))));
         }
     };
-    let entries = tree.as_ref().map(entries);
+    let mut entries = tree.as_ref().map(entries);
+    // Archives without a `.` entry say nothing about the root directory: leave it out rather
+    // than show the reader's defaults.
+    if matches!(kind, ArtifactKind::Tar | ArtifactKind::Initrd)
+        && let Some(list) = entries.as_mut()
+    {
+        list.retain(|entry| entry.path != "/");
+    }
     Ok(Inspection { path: path.to_path_buf(), kind, size, sha256, summary, entries })
 }
 
@@ -320,7 +333,8 @@ pub fn entry_line(entry: &Entry) -> String {
 }
 
 /// The first difference between two listings, in path order: a path only one side has, or
-/// the first field that differs.
+/// the first field that differs. The root (`/`) is compared only when both list it (archives
+/// have no root entry).
 pub fn first_difference(a: &[Entry], b: &[Entry]) -> Option<String> {
     let a_map: BTreeMap<&str, &Entry> = a.iter().map(|e| (e.path.as_str(), e)).collect();
     let b_map: BTreeMap<&str, &Entry> = b.iter().map(|e| (e.path.as_str(), e)).collect();
@@ -329,6 +343,7 @@ pub fn first_difference(a: &[Entry], b: &[Entry]) -> Option<String> {
     paths.dedup();
     for path in paths {
         match (a_map.get(path), b_map.get(path)) {
+            (Some(_), None) | (None, Some(_)) if path == "/" => {}
             (Some(_), None) => return Some(format!("{path}: only in the first")),
             (None, Some(_)) => return Some(format!("{path}: only in the second")),
             (Some(x), Some(y)) => {

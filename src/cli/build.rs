@@ -45,6 +45,11 @@ pub struct Args {
     #[arg(long, value_name = "SIZE")]
     size: Option<kit::artifacts::DiskSize>,
 
+    /// How kernel+erofs stores file data: none (as LinuxKit's mkfs.erofs) or lz4 (one 4 KiB
+    /// physical cluster at a time; needs CONFIG_EROFS_FS_ZIP).
+    #[arg(long, value_name = "none|lz4", default_value = "none", value_parser = ["none", "lz4"])]
+    erofs_compression: String,
+
     /// Timestamp of every generated entry, in seconds since 1970-01-01.
     /// Default: $SOURCE_DATE_EPOCH, else 0.
     #[arg(long, value_name = "SECONDS")]
@@ -240,6 +245,7 @@ impl Session {
             locked: None,
             size_limit: None,
             threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            erofs_compression: formats::erofs::Compression::None,
         }
     }
 }
@@ -299,6 +305,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let mut request = session.request(sources, formats, destination, name, epoch);
     request.locked = lockfile.as_ref();
     request.size_limit = args.size.clone();
+    request.erofs_compression = match args.erofs_compression.as_str() {
+        "lz4" => formats::erofs::Compression::Lz4,
+        _ => formats::erofs::Compression::None,
+    };
     let report = kit::build::build(&session.config, &request)
         .map_err(|error| build_failure(error, "build"))?;
     print_verification(&report.images, &args.inputs);

@@ -15,8 +15,8 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 
-    /// Compare two artifacts: print the first path and field that differ and exit 1, or exit 0
-    /// when their contents are the same.
+    /// Compare two artifacts, of the same kind or not (a tar against a squashfs): print the first
+    /// path and field that differ and exit 1, or exit 0 when they are the same.
     #[arg(long)]
     diff: bool,
 
@@ -46,20 +46,24 @@ fn diff(args: &Args) -> Result<(), Failure> {
     };
     let a = inspect(a).map_err(|e| Failure::Failed(e.into()))?;
     let b = inspect(b).map_err(|e| Failure::Failed(e.into()))?;
-    let difference = if a.kind != b.kind {
-        Some(format!("kind: {} != {}", a.kind.name(), b.kind.name()))
-    } else {
-        match (&a.entries, &b.entries) {
-            (Some(x), Some(y)) => first_difference(x, y),
-            _ => a
-                .summary
+    // Listings compare across kinds (a tar against the squashfs of the same build); the kind
+    // and then the bytes decide only when the listings are the same or absent.
+    let listed = match (&a.entries, &b.entries) {
+        (Some(x), Some(y)) => first_difference(x, y),
+        _ => None,
+    };
+    let difference = listed
+        .or_else(|| {
+            (a.kind != b.kind).then(|| format!("kind: {} != {}", a.kind.name(), b.kind.name()))
+        })
+        .or_else(|| {
+            a.summary
                 .iter()
                 .zip(&b.summary)
                 .find(|(x, y)| x != y)
-                .map(|(x, y)| format!("{}: {} != {}", x.0, x.1, y.1)),
-        }
-        .or_else(|| (a.sha256 != b.sha256).then(|| "same contents, different bytes".to_owned()))
-    };
+                .map(|(x, y)| format!("{}: {} != {}", x.0, x.1, y.1))
+        })
+        .or_else(|| (a.sha256 != b.sha256).then(|| "same contents, different bytes".to_owned()));
     let Some(difference) = difference else {
         if args.json {
             print_stdout("{\"same\":true}\n")?;
