@@ -36,8 +36,8 @@ fn build(
         .args(["--cache", s(&out.join("cache"))])
         .args(["--policy", s(&fixtures.join("example-policy.yaml"))])
         .args(["--format", formats, "--epoch", "1700000000", "--dir", s(out)])
-        .args(extra)
         .arg(support::workspace_root().join("examples/hello.yml"))
+        .args(extra)
         .env_remove("SOURCE_DATE_EPOCH")
         .stdin(Stdio::null());
     for (key, value) in env {
@@ -176,7 +176,8 @@ fn erofs_is_what_fsck_erofs_extracts_and_reproducible() {
     // Another environment: time zone, umask, temporary directory, working directory.
     let b = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let env = [("TZ", "Asia/Kolkata"), ("TMPDIR", s(tmp.path())), ("LC_ALL", "C")];
+    let env =
+        [("TZ", "Asia/Kolkata"), ("TMPDIR", s(tmp.path())), ("LC_ALL", "C"), ("UMASK", "077")];
     build_ok(&fixtures, b.path(), "kernel+erofs", &env);
     assert_eq!(fs::read(&image).unwrap(), fs::read(b.path().join("hello-erofs.img")).unwrap());
 
@@ -265,4 +266,27 @@ fn images_too_large_for_size_fail_and_nothing_is_written() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let bad = build(&fixtures, out.path(), "kernel+erofs", &[], &["--size", "12K"]);
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+#[test]
+fn names_an_image_cannot_hold_fail_with_the_path_and_the_limit() {
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    // A file name of 256 bytes: a tar holds it (PAX), EROFS allows 255.
+    let long = "n".repeat(256);
+    let extra = out.path().join("long-name.yml");
+    fs::write(&extra, format!("files:\n  - path: etc/{long}\n    contents: \"x\"\n")).unwrap();
+    let tar = build(&fixtures, out.path(), "tar", &[], &[s(&extra)]);
+    assert!(tar.status.success(), "{}", String::from_utf8_lossy(&tar.stderr));
+    fs::remove_file(out.path().join("hello.tar")).unwrap();
+    let output = build(&fixtures, out.path(), "kernel+erofs", &[], &[s(&extra)]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("/etc/{long}")) && stderr.contains("255"), "{stderr}");
+    let left: Vec<String> = fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "cache" && name != "long-name.yml")
+        .collect();
+    assert!(left.is_empty(), "a failed build left {left:?}");
 }
