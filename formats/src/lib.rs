@@ -27,6 +27,7 @@ pub mod dump;
 pub mod extent;
 pub mod extract;
 mod links;
+pub mod squashfs;
 pub mod tar;
 #[doc(hidden)]
 pub mod testutil;
