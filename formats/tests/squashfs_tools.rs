@@ -97,14 +97,16 @@ deep
     data.insert(b"blocks-copy".to_vec(), file(pattern(3 * BLOCK + 123, 2), 0o600, 1_700_000_000));
     data.insert(b"zeros".to_vec(), file(vec![0; 5 * BLOCK + 7], 0o644, 1_700_000_000));
     data.insert(b"small-zeros".to_vec(), file(vec![0; 100], 0o644, 1_700_000_000));
-    tree.root.insert(b"data".to_vec(), Node::new(NodeKind::Dir(data), Meta::new(0o755, 1_700_000_000)));
+    tree.root
+        .insert(b"data".to_vec(), Node::new(NodeKind::Dir(data), Meta::new(0o755, 1_700_000_000)));
     let mut many = Dir::new();
     for i in 0..400u32 {
         let name = format!("entry-number-{i:04}-with-a-name-long-enough-to-need-an-index");
         let len = usize::try_from(i % 50).unwrap() * 7;
         many.insert(name.into_bytes(), file(pattern(len, i), 0o644, i64::from(i)));
     }
-    tree.root.insert(b"many".to_vec(), Node::new(NodeKind::Dir(many), Meta::new(0o755, 1_700_000_000)));
+    tree.root
+        .insert(b"many".to_vec(), Node::new(NodeKind::Dir(many), Meta::new(0o755, 1_700_000_000)));
     tree
 }
 
@@ -154,7 +156,9 @@ fn write_image(dir: &Path, compression: Compression) -> std::path::PathBuf {
 /// `ls -l`'s permission string.
 fn perms(type_char: char, mode: u32) -> String {
     let mut out = String::from(type_char);
-    for (shift, special, set, unset) in [(6, 0o4000, 's', 'S'), (3, 0o2000, 's', 'S'), (0, 0o1000, 't', 'T')] {
+    for (shift, special, set, unset) in
+        [(6, 0o4000, 's', 'S'), (3, 0o2000, 's', 'S'), (0, 0o1000, 't', 'T')]
+    {
         let bits = (mode >> shift) & 7;
         out.push(if bits & 4 != 0 { 'r' } else { '-' });
         out.push(if bits & 2 != 0 { 'w' } else { '-' });
@@ -189,26 +193,60 @@ fn date(secs: i64) -> String {
 /// an internal of the format) are left as `*`.
 fn expected_listing(tree: &Tree) -> Vec<String> {
     let line = |perm: String, meta: &Meta, size: String, path: &str, extra: String| {
-        format!("{perm} {}/{} {size} {} squashfs-root{path}{extra}", meta.uid, meta.gid, date(meta.mtime))
+        format!(
+            "{perm} {}/{} {size} {} squashfs-root{path}{extra}",
+            meta.uid,
+            meta.gid,
+            date(meta.mtime)
+        )
     };
-    let mut lines = vec![line(perms('d', tree.root_meta.mode), &tree.root_meta, "*".into(), "", String::new())];
+    let mut lines =
+        vec![line(perms('d', tree.root_meta.mode), &tree.root_meta, "*".into(), "", String::new())];
     tree.walk::<()>(&mut |path, node| {
         let shown = format!("/{}", String::from_utf8(path.to_vec()).unwrap());
         let meta = &node.meta;
         lines.push(match &node.kind {
-            NodeKind::Dir(_) => line(perms('d', meta.mode), meta, "*".into(), &shown, String::new()),
-            NodeKind::File(content) => line(perms('-', meta.mode), meta, content.len().to_string(), &shown, String::new()),
+            NodeKind::Dir(_) => {
+                line(perms('d', meta.mode), meta, "*".into(), &shown, String::new())
+            }
+            NodeKind::File(content) => {
+                line(perms('-', meta.mode), meta, content.len().to_string(), &shown, String::new())
+            }
             NodeKind::HardLink(target) => {
                 let file = tree.get(target).unwrap();
                 let NodeKind::File(content) = &file.kind else { unreachable!() };
-                line(perms('-', file.meta.mode), &file.meta, content.len().to_string(), &shown, String::new())
+                line(
+                    perms('-', file.meta.mode),
+                    &file.meta,
+                    content.len().to_string(),
+                    &shown,
+                    String::new(),
+                )
             }
             NodeKind::Symlink(target) => {
                 let target = String::from_utf8(target.clone()).unwrap();
-                line(perms('l', meta.mode), meta, target.len().to_string(), &shown, format!(" -> {target}"))
+                line(
+                    perms('l', meta.mode),
+                    meta,
+                    target.len().to_string(),
+                    &shown,
+                    format!(" -> {target}"),
+                )
             }
-            NodeKind::CharDevice { major, minor } => line(perms('c', meta.mode), meta, format!("{major}, {minor}"), &shown, String::new()),
-            NodeKind::BlockDevice { major, minor } => line(perms('b', meta.mode), meta, format!("{major}, {minor}"), &shown, String::new()),
+            NodeKind::CharDevice { major, minor } => line(
+                perms('c', meta.mode),
+                meta,
+                format!("{major}, {minor}"),
+                &shown,
+                String::new(),
+            ),
+            NodeKind::BlockDevice { major, minor } => line(
+                perms('b', meta.mode),
+                meta,
+                format!("{major}, {minor}"),
+                &shown,
+                String::new(),
+            ),
             NodeKind::Fifo => line(perms('p', meta.mode), meta, "0".into(), &shown, String::new()),
         });
         Ok(())
@@ -224,7 +262,8 @@ fn normalize_listing_line(line: &str) -> String {
     if fields.first().is_some_and(|f| f.starts_with('d')) && fields.len() > 2 {
         fields[2] = "*".to_owned();
     }
-    if fields.first().is_some_and(|f| f.starts_with('c') || f.starts_with('b')) && fields.len() > 3 {
+    if fields.first().is_some_and(|f| f.starts_with('c') || f.starts_with('b')) && fields.len() > 3
+    {
         // "8," "16" -> "8, 16"; "259," "70000" likewise.
         let minor = fields.remove(3);
         fields[2] = format!("{} {minor}", fields[2]);
@@ -291,7 +330,10 @@ fn assert_extracted(root: &Path, tree: &Tree) {
     check_meta("/", &fs::metadata(root).unwrap(), &tree.root_meta);
     let mut expected_xattrs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     if !tree.root_meta.xattrs.is_empty() {
-        expected_xattrs.insert(".".to_owned(), tree.root_meta.xattrs.iter().map(|(k, v)| (k.clone(), hex(v))).collect());
+        expected_xattrs.insert(
+            ".".to_owned(),
+            tree.root_meta.xattrs.iter().map(|(k, v)| (k.clone(), hex(v))).collect(),
+        );
     }
     let mut count = 1;
     tree.walk::<()>(&mut |path, node| {
@@ -299,7 +341,8 @@ fn assert_extracted(root: &Path, tree: &Tree) {
         let rel = String::from_utf8(path.to_vec()).unwrap();
         let shown = format!("/{rel}");
         let on_disk_path = root.join(&rel);
-        let on_disk = fs::symlink_metadata(&on_disk_path).unwrap_or_else(|e| panic!("{shown}: {e}"));
+        let on_disk =
+            fs::symlink_metadata(&on_disk_path).unwrap_or_else(|e| panic!("{shown}: {e}"));
         let file_type = on_disk.file_type();
         match &node.kind {
             NodeKind::Dir(_) => assert!(file_type.is_dir(), "{shown}"),
@@ -309,13 +352,20 @@ fn assert_extracted(root: &Path, tree: &Tree) {
             }
             NodeKind::File(Content::Blob(_)) => unreachable!(),
             NodeKind::HardLink(target) => {
-                let target_ino = fs::symlink_metadata(root.join(String::from_utf8(target.clone()).unwrap())).unwrap().ino();
+                let target_ino =
+                    fs::symlink_metadata(root.join(String::from_utf8(target.clone()).unwrap()))
+                        .unwrap()
+                        .ino();
                 assert_eq!(on_disk.ino(), target_ino, "{shown} shares the inode of its target");
                 assert_eq!(on_disk.nlink(), 2, "nlink of {shown}");
             }
             NodeKind::Symlink(target) => {
                 assert!(file_type.is_symlink(), "{shown}");
-                assert_eq!(fs::read_link(&on_disk_path).unwrap().as_os_str().as_encoded_bytes(), &target[..], "target of {shown}");
+                assert_eq!(
+                    fs::read_link(&on_disk_path).unwrap().as_os_str().as_encoded_bytes(),
+                    &target[..],
+                    "target of {shown}"
+                );
             }
             NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
                 use std::os::unix::fs::FileTypeExt;
@@ -326,7 +376,11 @@ fn assert_extracted(root: &Path, tree: &Tree) {
                 // glibc's gnu_dev_major / gnu_dev_minor.
                 let found_major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
                 let found_minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
-                assert_eq!((found_major, found_minor), (u64::from(*major), u64::from(*minor)), "device numbers of {shown}");
+                assert_eq!(
+                    (found_major, found_minor),
+                    (u64::from(*major), u64::from(*minor)),
+                    "device numbers of {shown}"
+                );
             }
             NodeKind::Fifo => {
                 use std::os::unix::fs::FileTypeExt;
@@ -337,7 +391,10 @@ fn assert_extracted(root: &Path, tree: &Tree) {
             check_meta(&shown, &on_disk, &node.meta);
         }
         if !node.meta.xattrs.is_empty() {
-            expected_xattrs.insert(rel.clone(), node.meta.xattrs.iter().map(|(k, v)| (k.clone(), hex(v))).collect());
+            expected_xattrs.insert(
+                rel.clone(),
+                node.meta.xattrs.iter().map(|(k, v)| (k.clone(), hex(v))).collect(),
+            );
         }
         Ok(())
     })
@@ -396,14 +453,23 @@ fn materialize(tree: &Tree, root: &Path) {
             NodeKind::File(Content::Inline(data)) => fs::write(&on_disk, data).unwrap(),
             NodeKind::File(Content::Blob(_)) => unreachable!(),
             NodeKind::HardLink(target) => {
-                fs::hard_link(root.join(String::from_utf8(target.clone()).unwrap()), &on_disk).unwrap();
+                fs::hard_link(root.join(String::from_utf8(target.clone()).unwrap()), &on_disk)
+                    .unwrap();
             }
             NodeKind::Symlink(target) => {
-                std::os::unix::fs::symlink(String::from_utf8(target.clone()).unwrap(), &on_disk).unwrap();
+                std::os::unix::fs::symlink(String::from_utf8(target.clone()).unwrap(), &on_disk)
+                    .unwrap();
             }
             NodeKind::CharDevice { major, minor } | NodeKind::BlockDevice { major, minor } => {
                 let kind = if matches!(node.kind, NodeKind::CharDevice { .. }) { "c" } else { "b" };
-                run(Command::new("mknod").arg(&on_disk).arg(kind).arg(major.to_string()).arg(minor.to_string()), b"");
+                run(
+                    Command::new("mknod")
+                        .arg(&on_disk)
+                        .arg(kind)
+                        .arg(major.to_string())
+                        .arg(minor.to_string()),
+                    b"",
+                );
             }
             NodeKind::Fifo => {
                 run(Command::new("mkfifo").arg(&on_disk), b"");
@@ -466,14 +532,28 @@ fn reader_reads_mksquashfs_images() {
     let mut expected = model.clone();
     clamp_mtimes(&mut expected);
     for (name, _) in COMPRESSORS {
-        for extra in [&[][..], &["-no-fragments"], &["-always-use-fragments", "-no-duplicates"], &["-b", "128K", "-no-exports"]] {
+        for extra in [
+            &[][..],
+            &["-no-fragments"],
+            &["-always-use-fragments", "-no-duplicates"],
+            &["-b", "128K", "-no-exports"],
+        ] {
             let image = dir.path().join(format!("{name}.sqfs"));
             let mut command = Command::new("mksquashfs");
-            command.arg(&root).arg(&image).args(["-noappend", "-quiet", "-no-progress", "-comp", name, "-b", "4K"]);
+            command.arg(&root).arg(&image).args([
+                "-noappend",
+                "-quiet",
+                "-no-progress",
+                "-comp",
+                name,
+                "-b",
+                "4K",
+            ]);
             command.args(extra);
             run(&mut command, b"");
             let bytes = fs::read(&image).unwrap();
-            let back = read(&mut Cursor::new(&bytes)).unwrap_or_else(|e| panic!("{name} {extra:?}: {e}"));
+            let back =
+                read(&mut Cursor::new(&bytes)).unwrap_or_else(|e| panic!("{name} {extra:?}: {e}"));
             assert_eq!(dump(&back), dump(&expected), "{name} {extra:?}");
             fs::remove_file(&image).unwrap();
         }
@@ -498,8 +578,10 @@ fn images_are_reproducible_and_read_back() {
     let tree = fixture();
     let model = extracted_model();
     for (name, compression) in COMPRESSORS {
-        let one = to_vec(&tree, &NoBlobs, &SquashfsOptions { threads: 1, ..options(compression) }).unwrap();
-        let four = to_vec(&tree, &NoBlobs, &SquashfsOptions { threads: 4, ..options(compression) }).unwrap();
+        let one = to_vec(&tree, &NoBlobs, &SquashfsOptions { threads: 1, ..options(compression) })
+            .unwrap();
+        let four = to_vec(&tree, &NoBlobs, &SquashfsOptions { threads: 4, ..options(compression) })
+            .unwrap();
         assert!(one == four, "{name}: thread count changed the bytes");
         assert_eq!(one.len() % 4096, 0);
         assert_eq!(dump(&read(&mut Cursor::new(&one)).unwrap()), dump(&model), "{name}");

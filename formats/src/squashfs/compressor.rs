@@ -10,10 +10,10 @@
 //! - lz4 (id 5): an LZ4 block (no frame), with the compressor options block the kernel
 //!   requires (version 1 = `LZ4_LEGACY`, flags 0: not high-compression); written with lz4_flex.
 //! - zstd (id 6): a zstd frame written by ruzstd, whose encoder implements only its
-//!   "Fastest" level (about zstd level 1; mksquashfs defaults to 15). Its frames declare a
-//!   128 KiB window; the kernel sizes its window to `max(block size, 8 KiB)` and refuses larger
-//!   windows, so for smaller block sizes the window descriptor is rewritten to that size, which
-//!   still covers every block (none is larger).
+//!   "Fastest" level (about zstd level 1; mksquashfs defaults to 15). ruzstd's frames declare a
+//!   128 KiB window, which the kernel's decoder (sized for `max(block size, 8 KiB)`) cannot
+//!   take for smaller block sizes, so the header is rewritten into the single-segment form with
+//!   the content size that libzstd writes for one-shot compression (checked by mounting).
 //!
 //! The reader decompresses all four, each bounded to the expected output size.
 
@@ -181,7 +181,7 @@ pub fn describe_options(compressor: u16, bytes: &[u8]) -> String {
 /// Per-thread compression state.
 pub(crate) struct Encoder {
     compression: Compression,
-    /// The window the kernel allows: `max(block size, 8 KiB)`.
+    /// The xz dictionary: `max(block size, 8 KiB)`, what the kernel allocates.
     window_bytes: u32,
     gzip: Option<flate2::Compress>,
 }
@@ -244,12 +244,11 @@ impl Encoder {
                 writer.finish().map_err(xz_err)?
             }
             Compression::Zstd => {
-                let mut out = ruzstd::encoding::compress_to_vec(
+                let frame = ruzstd::encoding::compress_to_vec(
                     input,
                     ruzstd::encoding::CompressionLevel::Fastest,
                 );
-                limit_zstd_window(&mut out, self.window_bytes);
-                out
+                single_segment(frame, input.len())
             }
             Compression::Lz4 => {
                 let mut out = vec![0u8; lz4_flex::block::get_maximum_output_size(input.len())];
@@ -264,22 +263,44 @@ impl Encoder {
     }
 }
 
-/// Rewrites the window descriptor of a zstd frame (magic, descriptor byte, window byte) to
-/// declare `window_bytes` (a power of two) when the frame declares more.
-fn limit_zstd_window(frame: &mut [u8], window_bytes: u32) {
-    let Some(&descriptor) = frame.get(4) else { return };
-    // Single_Segment_flag set: no window descriptor.
-    if descriptor & 0x20 != 0 {
-        return;
+/// Rewrites the header of a zstd frame (magic, descriptor, window byte, dictionary id) into a
+/// single-segment header carrying the content size (4-byte `Frame_Content_Size`, no window
+/// descriptor), the form libzstd's one-shot compression (and so mksquashfs) writes. The
+/// decoder's window is then the block's own size, which the kernel's buffers always cover.
+/// A header of any other form is left as it is.
+fn single_segment(frame: Vec<u8>, content_len: usize) -> Vec<u8> {
+    const MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+    let (Some(magic), Some(&descriptor), Ok(content_len)) =
+        (frame.get(..4), frame.get(4), u32::try_from(content_len))
+    else {
+        return frame;
+    };
+    // Already single-segment, or already carrying a content size: nothing to do.
+    if magic != MAGIC || descriptor & 0xe0 != 0 {
+        return frame;
     }
-    let Some(window) = frame.get_mut(5) else { return };
-    let exponent = *window >> 3;
-    let mantissa = *window & 7;
-    let wanted = window_bytes.trailing_zeros().saturating_sub(10);
-    let Ok(wanted) = u8::try_from(wanted) else { return };
-    if exponent > wanted || (exponent == wanted && mantissa > 0) {
-        *window = wanted << 3;
-    }
+    let dict_id_len = match descriptor & 3 {
+        0 => 0,
+        1 => 1,
+        2 => 2,
+        _ => 4,
+    };
+    let Some(dict_id) = frame.get(6..6 + dict_id_len) else { return frame };
+    // A content checksum (ruzstd's `hash` feature) ends the frame; dropped as libzstd's default
+    // drops it, which the kernel's page-by-page decoding needs.
+    let checksum_len = if descriptor & 0x04 != 0 { 4 } else { 0 };
+    let Some(rest) = frame.get(6 + dict_id_len..frame.len().saturating_sub(checksum_len)) else {
+        return frame;
+    };
+    let mut out = Vec::with_capacity(frame.len() + 3);
+    out.extend_from_slice(&MAGIC);
+    // Frame_Content_Size_flag 2 (4 bytes), Single_Segment_flag, no checksum, the dictionary
+    // flag kept.
+    out.push(0x80 | 0x20 | (descriptor & 0x03));
+    out.extend_from_slice(dict_id);
+    out.extend_from_slice(&content_len.to_le_bytes());
+    out.extend_from_slice(rest);
+    out
 }
 
 /// Decompresses one block of compressor `compressor` into at most `limit` bytes.
@@ -412,13 +433,16 @@ mod tests {
     }
 
     #[test]
-    fn zstd_window_fits_the_kernel() {
+    fn zstd_frames_are_single_segment_with_their_size() {
         let data = sample();
         let packed = Encoder::new(Compression::Zstd, 4096).compress(&data).unwrap().unwrap();
-        // 8 KiB window: exponent 3.
-        assert_eq!(packed[5], 3 << 3);
-        let packed = Encoder::new(Compression::Zstd, 1 << 20).compress(&data).unwrap().unwrap();
-        assert_eq!(packed[5], 7 << 3, "ruzstd's own 128 KiB window is kept");
+        // Descriptor: content size in 4 bytes (flag 2), single segment, no checksum, no
+        // dictionary; then the size itself.
+        assert_eq!(packed[4], 0xa0);
+        assert_eq!(packed[5..9], 20_000u32.to_le_bytes());
+        assert_eq!(decompress(id::ZSTD, &packed, 20_000).unwrap(), data);
+        let unknown = vec![1, 2, 3];
+        assert_eq!(single_segment(unknown.clone(), 3), unknown);
     }
 
     #[test]
