@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::dump::display_path;
 use crate::squashfs::compressor::{self, decompress, describe_options};
 use crate::squashfs::dir::{DirEntry, DirHeader};
-use crate::squashfs::inode::{Body, Inode, InodeError, block_count, decode_rdev, kind};
+use crate::squashfs::inode::{Body, Inode, InodeError, decode_rdev, kind};
 use crate::squashfs::metablock::{METADATA_SIZE, UNCOMPRESSED_META};
 use crate::squashfs::superblock::{INVALID_BLK, INVALID_FRAG, INVALID_XATTR, Superblock, flags};
 use crate::squashfs::table::{
@@ -159,6 +159,11 @@ impl<'a> Image<'a> {
         };
         let next = at + 2 + u64::from(stored);
         let data: Arc<[u8]> = Arc::from(data);
+        // The cache only saves work: past 8192 blocks (64 MiB) it starts over, which bounds
+        // the memory a crafted image can make the reader hold.
+        if self.meta_cache.len() >= 8192 {
+            self.meta_cache.clear();
+        }
         self.meta_cache.insert(at, (Arc::clone(&data), next));
         Ok((data, next))
     }
@@ -197,6 +202,14 @@ impl<'a> Image<'a> {
         entry_size: u64,
         what: &'static str,
     ) -> Result<Vec<u8>, Error> {
+        // Each entry of a fragment or xattr id table stands for at least one stored byte, so a
+        // count past the image's length is corrupt (and would make huge tables).
+        if count > self.len {
+            return Err(corrupt(
+                what,
+                &format!("counts {count} entries in a {}-byte image", self.len),
+            ));
+        }
         let bytes = count.saturating_mul(entry_size);
         let n_blocks = bytes.div_ceil(8192);
         let index = self.read_at(index_at, n_blocks.saturating_mul(8), what)?;
@@ -235,7 +248,7 @@ impl<'a> Image<'a> {
             let header = XattrIdTable::decode(header.as_slice().try_into().unwrap_or(&[0; 16]));
             self.xattr_table_start = header.xattr_table_start;
             let bytes = self.indexed_table(
-                sb.xattr_id_table_start + 16,
+                sb.xattr_id_table_start.saturating_add(16),
                 u64::from(header.xattr_ids),
                 16,
                 "xattr id table",
@@ -399,7 +412,11 @@ impl<'a> Image<'a> {
             Body::ExtDir(dir, _) => (dir.start_block, dir.offset, dir.file_size),
             _ => return Err(corrupt(&what(), "root inode is not a directory")),
         };
-        let block = self.sb.directory_table_start + u64::from(start_block);
+        let block = self
+            .sb
+            .directory_table_start
+            .checked_add(u64::from(start_block))
+            .ok_or_else(|| corrupt(&what(), "listing position overflows"))?;
         let mut pos = MetaPos { block, offset: usize::from(offset) };
         let mut left = u64::from(file_size.saturating_sub(3));
         let mut listing = Vec::new();
@@ -518,10 +535,6 @@ impl<'a> Image<'a> {
         self.budget -= file_size;
         let block_size = u64::from(self.sb.block_size_bytes);
         let has_fragment = fragment != INVALID_FRAG;
-        debug_assert_eq!(
-            u64::try_from(blocks.len()).unwrap_or(0),
-            block_count(file_size, self.sb.block_size_bytes, has_fragment)
-        );
         let mut data = Vec::with_capacity(usize::try_from(file_size).unwrap_or(0));
         let mut pos = start_block;
         for (idx, &size) in blocks.iter().enumerate() {
