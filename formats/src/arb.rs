@@ -218,3 +218,17 @@ pub(crate) fn erofs_model(tree: &Tree) -> Tree {
     for_each_node(&mut model, &mut |_, node| node.origin = None);
     model
 }
+
+/// What a squashfs round trip keeps of `tree`: no origins, mtimes clamped to `u32`, hard link
+/// groups led by their first name and sharing the file's metadata (xattrs included).
+pub(crate) fn squashfs_model(tree: &Tree) -> Tree {
+    let mut model = tree.clone();
+    canonical_links(&mut model, true);
+    let clamp = |meta: &mut Meta| meta.mtime = meta.mtime.clamp(0, i64::from(u32::MAX));
+    clamp(&mut model.root_meta);
+    for_each_node(&mut model, &mut |_, node| {
+        node.origin = None;
+        clamp(&mut node.meta);
+    });
+    model
+}

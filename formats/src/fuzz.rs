@@ -3,7 +3,9 @@
 
 use crate::dump::dump;
 use crate::tree::NoBlobs;
-use crate::{cpio, erofs, tar};
+use std::io::Cursor;
+
+use crate::{cpio, erofs, squashfs, tar};
 
 /// Reads `data` as a tar archive; on success, writes the tree again and reads it back.
 pub fn tar_read(data: &[u8]) {
@@ -36,6 +38,26 @@ pub fn erofs_read(data: &[u8]) {
             if let Ok(bytes) = erofs::to_vec(&tree, &NoBlobs, &options) {
                 let _ = erofs::read(&mut std::io::Cursor::new(&bytes)).map(|back| dump(&back));
             }
+        }
+    }
+}
+
+/// Reads `data` as a squashfs image (and its summary); on success, writes the tree again and
+/// reads it back.
+pub fn squashfs_read(data: &[u8]) {
+    let _ = squashfs::summary(&mut Cursor::new(data));
+    if let Ok(tree) = squashfs::read(&mut Cursor::new(data)) {
+        let options = squashfs::SquashfsOptions {
+            compression: squashfs::Compression::Lz4,
+            block_size: squashfs::BlockSize::DEFAULT,
+            epoch: 0,
+            fragments: squashfs::Fragments::SmallFiles,
+            deduplicate: true,
+            export_table: true,
+            threads: 1,
+        };
+        if let Ok(bytes) = squashfs::to_vec(&tree, &NoBlobs, &options) {
+            let _ = squashfs::read(&mut Cursor::new(&bytes)).map(|back| dump(&back));
         }
     }
 }
@@ -79,6 +101,25 @@ mod tests {
             }
         }
         fixture(b"//- /a\n//- /a/b\n//- \n//- /x mode=zz");
+        for compression in [squashfs::Compression::Lz4, squashfs::Compression::Gzip { level: 1 }] {
+            let bytes = squashfs::to_vec(&tree, &NoBlobs, &squashfs_options(compression)).unwrap();
+            // The image proper ends at bytes_used; the rest is padding.
+            for len in 0..bytes.len().min(1024) {
+                squashfs_read(&bytes[..len]);
+            }
+        }
+    }
+
+    fn squashfs_options(compression: squashfs::Compression) -> squashfs::SquashfsOptions {
+        squashfs::SquashfsOptions {
+            compression,
+            block_size: squashfs::BlockSize::new(4096).unwrap(),
+            epoch: 0,
+            fragments: squashfs::Fragments::SmallFiles,
+            deduplicate: true,
+            export_table: true,
+            threads: 1,
+        }
     }
 
     proptest! {
@@ -91,9 +132,11 @@ mod tests {
         ) {
             let tar_options = tar::TarOptions { pax_origin: true };
             let cpio_options = cpio::CpioOptions { root_entry: true };
+            let squashfs_options = squashfs_options(squashfs::Compression::Lz4);
             for mut bytes in [
                 tar::to_vec(&tree, &NoBlobs, &tar_options).unwrap(),
                 cpio::to_vec(&tree, &NoBlobs, &cpio_options).unwrap(),
+                squashfs::to_vec(&tree, &NoBlobs, &squashfs_options).unwrap(),
             ] {
                 for (idx, value) in &flips {
                     let at = idx.index(bytes.len());
@@ -101,6 +144,7 @@ mod tests {
                 }
                 tar_read(&bytes);
                 cpio_read(&bytes);
+                squashfs_read(&bytes);
             }
             for compression in [erofs::Compression::None, erofs::Compression::Lz4] {
                 let options = erofs::ErofsOptions {

@@ -30,6 +30,7 @@ pub mod extract;
 pub mod gzip;
 pub mod initrd;
 mod links;
+pub mod squashfs;
 pub mod tar;
 #[doc(hidden)]
 pub mod testutil;
