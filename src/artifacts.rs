@@ -44,6 +44,12 @@ pub struct OutputOptions {
     pub size_limit: Option<DiskSize>,
     /// How `kernel+erofs` stores file data.
     pub erofs_compression: formats::erofs::Compression,
+    /// `kernel+squashfs`'s compressor.
+    pub squashfs_compression: formats::squashfs::Compression,
+    /// `kernel+squashfs`'s block size.
+    pub squashfs_block_size: formats::squashfs::BlockSize,
+    /// How many threads may compress at once (the output does not depend on it).
+    pub threads: usize,
 }
 
 /// A size as LinuxKit's `--size` spells it: a number of GiB, or with an `M` (MiB) or `G` (GiB)
@@ -230,7 +236,18 @@ impl Steps<'_> {
                 formats::erofs::write(&root, source, &options, &mut { out })
                     .map_err(io::Error::other)
             }
-            Product::Squashfs | Product::Iso => Err(io::Error::other(format!(
+            Product::Squashfs => {
+                let options = formats::squashfs::SquashfsOptions {
+                    compression: self.options.squashfs_compression,
+                    block_size: self.options.squashfs_block_size,
+                    threads: self.options.threads,
+                    ..formats::squashfs::SquashfsOptions::mksquashfs_defaults(self.options.epoch)
+                };
+                let root = image_root(&self.assembled.root);
+                formats::squashfs::write(&root, source, &options, &mut { out })
+                    .map_err(io::Error::other)
+            }
+            Product::Iso => Err(io::Error::other(format!(
                 "the {product:?} writer is not part of this build of kit"
             ))),
         }

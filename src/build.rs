@@ -64,6 +64,10 @@ pub struct BuildRequest<'a> {
     pub threads: usize,
     /// How `kernel+erofs` stores file data.
     pub erofs_compression: formats::erofs::Compression,
+    /// `kernel+squashfs`'s compressor.
+    pub squashfs_compression: formats::squashfs::Compression,
+    /// `kernel+squashfs`'s block size.
+    pub squashfs_block_size: formats::squashfs::BlockSize,
 }
 
 /// A local image source given with `--source`.
@@ -216,6 +220,9 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         initrd_gzip: formats::gzip::GzipOptions { level: 6, threads: request.threads },
         size_limit: request.size_limit.clone(),
         erofs_compression: request.erofs_compression,
+        squashfs_compression: request.squashfs_compression,
+        squashfs_block_size: request.squashfs_block_size,
+        threads: request.threads,
     };
     let outputs = artifacts::write(&assembled, &image_map.source, &options, &files, scratch_dir)
         .map_err(|e| BuildError::Write { path: e.path, source: e.source })?;

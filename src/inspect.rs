@@ -178,7 +178,14 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
             reader.seek(SeekFrom::Start(0)).map_err(read_err)?;
             Some(formats::erofs::read(&mut reader).map_err(|e| malformed(Box::new(e)))?)
         }
-        ArtifactKind::Squashfs | ArtifactKind::Iso => {
+        ArtifactKind::Squashfs => {
+            let mut reader = BufReader::new(file);
+            summary =
+                formats::squashfs::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
+            reader.seek(SeekFrom::Start(0)).map_err(read_err)?;
+            Some(formats::squashfs::read(&mut reader).map_err(|e| malformed(Box::new(e)))?)
+        }
+        ArtifactKind::Iso => {
             return Err(malformed(Box::from(format!(
                 "this build of kit has no {} reader",
                 kind.name()

@@ -245,6 +245,67 @@ fn erofs_is_what_fsck_erofs_extracts_and_reproducible() {
 }
 
 #[test]
+fn squashfs_is_what_unsquashfs_extracts_for_every_compressor() {
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    if !tool("unsquashfs") {
+        return;
+    }
+    let Some(()) = support::require_root("unsquashfs extracts owners and devices as root") else {
+        return;
+    };
+    let a = tempfile::tempdir().unwrap();
+    build_ok(&fixtures, a.path(), "tar,kernel+squashfs", &[("TZ", "UTC")]);
+    let image = a.path().join("hello-squashfs.img");
+    let b = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("TZ", "America/Lima"), ("TMPDIR", s(tmp.path())), ("UMASK", "027")];
+    build_ok(&fixtures, b.path(), "kernel+squashfs", &env);
+    assert_eq!(fs::read(&image).unwrap(), fs::read(b.path().join("hello-squashfs.img")).unwrap());
+    let tar = formats::tar::read(fs::File::open(a.path().join("hello.tar")).unwrap()).unwrap();
+    let expected = tree_listing(&tar, &outside_boot);
+
+    // The superblock as unsquashfs reads it: mksquashfs's defaults and the epoch.
+    let stat = Command::new("unsquashfs").arg("-s").arg(&image).env("TZ", "UTC").output().unwrap();
+    let text = String::from_utf8_lossy(&stat.stdout);
+    assert!(text.contains("Compression gzip"), "{text}");
+    assert!(text.contains("Block size 131072"), "{text}");
+    assert!(text.contains("Tue Nov 14 22:13:20 2023"), "{text}");
+
+    for (compressor, name) in [("gzip", "gzip"), ("xz", "xz"), ("zstd", "zstd"), ("lz4", "lz4")] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = build(
+            &fixtures,
+            dir.path(),
+            "kernel+squashfs",
+            &[],
+            &["--squashfs-compression", compressor, "--squashfs-block-size", "64K"],
+        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let image = dir.path().join("hello-squashfs.img");
+        let stat = Command::new("unsquashfs").arg("-s").arg(&image).output().unwrap();
+        let text = String::from_utf8_lossy(&stat.stdout);
+        assert!(text.contains(&format!("Compression {name}")), "{text}");
+        assert!(text.contains("Block size 65536"), "{text}");
+        let extracted = dir.path().join("extracted");
+        let output = Command::new("unsquashfs")
+            .args(["-no-progress", "-d"])
+            .arg(&extracted)
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "unsquashfs: {}", String::from_utf8_lossy(&output.stderr));
+        assert_same(&format!("unsquashfs ({compressor})"), &expected, &dir_listing(&extracted));
+    }
+
+    let diff = Command::new(env!("CARGO_BIN_EXE_kit"))
+        .args(["inspect", "--diff", s(&a.path().join("hello.tar")), s(&image)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert!(text.ends_with("differ: /boot: only in the first\n"), "{text}");
+}
+
+#[test]
 fn images_too_large_for_size_fail_and_nothing_is_written() {
     let Some(fixtures) = support::fixtures_dir() else { return };
     let out = tempfile::tempdir().unwrap();

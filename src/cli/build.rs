@@ -45,6 +45,20 @@ pub struct Args {
     #[arg(long, value_name = "SIZE")]
     size: Option<kit::artifacts::DiskSize>,
 
+    /// kernel+squashfs's compressor: gzip (level 9, as mksquashfs and LinuxKit), xz, zstd or
+    /// lz4. The kernel needs the matching CONFIG_SQUASHFS_<NAME>.
+    #[arg(
+        long,
+        value_name = "gzip|xz|zstd|lz4",
+        default_value = "gzip",
+        value_parser = ["gzip", "xz", "zstd", "lz4"]
+    )]
+    squashfs_compression: String,
+
+    /// kernel+squashfs's block size: a power of two from 4K to 1M (K and M suffixes, or bytes).
+    #[arg(long, value_name = "SIZE", default_value = "128K")]
+    squashfs_block_size: String,
+
     /// How kernel+erofs stores file data: none (as LinuxKit's mkfs.erofs) or lz4 (one 4 KiB
     /// physical cluster at a time; needs CONFIG_EROFS_FS_ZIP).
     #[arg(long, value_name = "none|lz4", default_value = "none", value_parser = ["none", "lz4"])]
@@ -246,6 +260,8 @@ impl Session {
             size_limit: None,
             threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             erofs_compression: formats::erofs::Compression::None,
+            squashfs_compression: formats::squashfs::Compression::Gzip { level: 9 },
+            squashfs_block_size: formats::squashfs::BlockSize::DEFAULT,
         }
     }
 }
@@ -305,6 +321,14 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let mut request = session.request(sources, formats, destination, name, epoch);
     request.locked = lockfile.as_ref();
     request.size_limit = args.size.clone();
+    request.squashfs_compression = match args.squashfs_compression.as_str() {
+        "xz" => formats::squashfs::Compression::Xz { preset: 6 },
+        "zstd" => formats::squashfs::Compression::Zstd,
+        "lz4" => formats::squashfs::Compression::Lz4,
+        _ => formats::squashfs::Compression::Gzip { level: 9 },
+    };
+    request.squashfs_block_size =
+        squashfs_block_size(&args.squashfs_block_size).map_err(Failure::Usage)?;
     request.erofs_compression = match args.erofs_compression.as_str() {
         "lz4" => formats::erofs::Compression::Lz4,
         _ => formats::erofs::Compression::None,
@@ -329,6 +353,21 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `--squashfs-block-size`: `128K`, `1M` or a number of bytes.
+fn squashfs_block_size(text: &str) -> anyhow::Result<formats::squashfs::BlockSize> {
+    let (digits, unit) = match (text.strip_suffix(['K', 'k']), text.strip_suffix(['M', 'm'])) {
+        (Some(digits), _) => (digits, 1024),
+        (_, Some(digits)) => (digits, 1024 * 1024),
+        _ => (text, 1),
+    };
+    let bytes =
+        digits.parse::<u32>().ok().and_then(|n| n.checked_mul(unit)).ok_or_else(|| {
+            anyhow!("--squashfs-block-size {text:?}: expected a size such as 128K")
+        })?;
+    formats::squashfs::BlockSize::new(bytes)
+        .map_err(|e| anyhow!("--squashfs-block-size {text}: {e}"))
 }
 
 /// Runs `kit lock`.
