@@ -8,6 +8,12 @@
 //! - `cpio -o -H newc | gzip -9` over the same tree unpacked in a directory (unpacking is not
 //!   timed; `find | sort` is).
 //!
+//! - LinuxKit itself, when `--linuxkit PATH` (or `KIT_BENCH_LINUXKIT`) names its binary:
+//!   `linuxkit build --no-sbom -format kernel+initrd` of the same `bench.yml`, its cache
+//!   filled beforehand with `kit cache import` of the same layouts (not timed) and run in a
+//!   network namespace of its own (`unshare -n`, as root) so it cannot reach a registry.
+//!   `../shared/verify-tools/build-linuxkit.sh` builds that binary from LinuxKit's sources.
+//!
 //! Writes the table to `target/kit-bench/build.txt`.
 
 use std::fs;
@@ -21,8 +27,8 @@ use flate2::{Compression, GzBuilder};
 
 use super::{RUNS, Sample, inputs, machine_line, measure, mib, summary};
 
-/// Runs the benchmark.
-pub fn run(root: &Path) -> Result<()> {
+/// Runs the benchmark; `linuxkit` is the reference binary, if given.
+pub fn run(root: &Path, linuxkit: Option<&Path>) -> Result<()> {
     let inputs = inputs::ensure(root)?;
     let kit = super::release_kit(root)?;
     let work = inputs.dir.join("build-run");
@@ -60,6 +66,11 @@ pub fn run(root: &Path) -> Result<()> {
     super::fresh_dir(&tree)?;
     unpack(&cpio, &tree)?;
 
+    let linuxkit = match linuxkit {
+        Some(binary) => Some(LinuxKit::prepare(binary, &kit, &inputs, &work)?),
+        None => None,
+    };
+    let mut linuxkit_runs = Vec::new();
     let (mut kit_runs, mut floor_runs, mut shell_runs) = (Vec::new(), Vec::new(), Vec::new());
     let mut floor_len = 0;
     let mut shell_len = 0;
@@ -86,6 +97,10 @@ pub fn run(root: &Path) -> Result<()> {
         shell.arg("-c").arg(&script).current_dir(&tree);
         shell_runs.push(measure(&mut shell, &work)?);
         shell_len = fs::metadata(&shell_out)?.len();
+
+        if let Some(linuxkit) = &linuxkit {
+            linuxkit_runs.push(measure(&mut linuxkit.command(), &work)?);
+        }
     }
     let (kit_wall, kit_rss) = summary(&kit_runs);
     let (floor_wall, _) = summary(&floor_runs);
@@ -116,6 +131,27 @@ pub fn run(root: &Path) -> Result<()> {
         r1 = format!("{:.2}", kit_wall / floor_wall),
         r2 = format!("{:.2}", kit_wall / shell_wall),
     );
+    let mut report = report;
+    if let Some(linuxkit) = &linuxkit {
+        let (lk_wall, lk_rss) = summary(&linuxkit_runs);
+        let lk_initrd = fs::metadata(linuxkit.out.join("bench-initrd.img"))?.len();
+        #[allow(clippy::cast_precision_loss)] // sizes are far below 2^52
+        let lk_mb = mb(lk_initrd as f64);
+        let ratio = format!("{:.2}", kit_wall / lk_wall);
+        let rss_ratio = match (kit_rss, lk_rss) {
+            (Some(k), Some(l)) => format!("{:.2}", k / l),
+            _ => "n/a".to_owned(),
+        };
+        let size_ratio = format!("{:.3}", kit_mb / lk_mb);
+        report.push_str(&format!(
+            "\n| what                               | wall s | kit/x  | output MB | peak RSS MiB |\n\
+             | ---------------------------------- | ------ | ------ | --------- | ------------ |\n\
+             | linuxkit build -format kernel+initrd | {lk_wall:6.2} | {ratio:>6} | {lk_mb:9.1} | {lk_rss:>12} |\n\n\
+             kit/linuxkit: time {ratio}, peak RSS {rss_ratio}, initrd size {size_ratio} ({version})\n",
+            lk_rss = mib(lk_rss),
+            version = linuxkit.version,
+        ));
+    }
     print!("{report}");
     let path = inputs.dir.join("build.txt");
     fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
@@ -139,4 +175,76 @@ fn unpack(cpio: &[u8], dir: &Path) -> Result<()> {
         bail!("cpio -idm into {} failed ({status})", dir.display());
     }
     Ok(())
+}
+
+/// The reference LinuxKit binary, with a cache holding the bench's images.
+struct LinuxKit {
+    binary: std::path::PathBuf,
+    cache: std::path::PathBuf,
+    out: std::path::PathBuf,
+    config: std::path::PathBuf,
+    version: String,
+    isolate: bool,
+}
+
+impl LinuxKit {
+    /// Imports the fixtures' and the bench's layouts into a LinuxKit cache with kit (not timed).
+    fn prepare(
+        binary: &Path,
+        kit: &Path,
+        inputs: &inputs::Inputs,
+        work: &Path,
+    ) -> Result<LinuxKit> {
+        let cache = work.join("linuxkit-cache");
+        let out = work.join("linuxkit-out");
+        super::fresh_dir(&out)?;
+        for layout in [&inputs.fixtures_oci, &inputs.bench_oci] {
+            let status = Command::new(kit)
+                .args(["cache", "import", "--cache"])
+                .arg(&cache)
+                .arg(layout)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .context("running kit cache import")?;
+            if !status.success() {
+                bail!("kit cache import {} failed ({status})", layout.display());
+            }
+        }
+        let version = Command::new(binary)
+            .arg("version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_owned())
+            .with_context(|| format!("running {} version", binary.display()))?;
+        // A network namespace of its own, so LinuxKit cannot reach a registry (needs root).
+        let isolate = Command::new("unshare")
+            .args(["-n", "true"])
+            .status()
+            .is_ok_and(|status| status.success());
+        Ok(LinuxKit {
+            binary: binary.to_path_buf(),
+            cache,
+            out,
+            config: inputs.config.clone(),
+            version,
+            isolate,
+        })
+    }
+
+    fn command(&self) -> Command {
+        let mut command = if self.isolate {
+            let mut unshare = Command::new("unshare");
+            unshare.arg("-n").arg(&self.binary);
+            unshare
+        } else {
+            Command::new(&self.binary)
+        };
+        command
+            .args(["build", "--no-sbom", "--format", "kernel+initrd", "--name", "bench"])
+            .arg("--cache")
+            .arg(&self.cache)
+            .arg("--dir")
+            .arg(&self.out)
+            .arg(&self.config);
+        command
+    }
 }

@@ -31,15 +31,24 @@ pub const RUNS: usize = 3;
 
 /// Parses `bench`'s arguments and runs it.
 pub fn main(root: &Path, args: &[String]) -> Result<()> {
-    let usage = "usage: cargo xtask bench build|pull|formats";
+    let usage = "usage: cargo xtask bench build [--linuxkit PATH]|pull|formats";
     let Some(what) = args.first() else { bail!("{usage}") };
-    if let Some(extra) = args.get(1) {
-        bail!("bench: unexpected argument {extra:?} ({usage})");
+    let mut linuxkit = std::env::var_os("KIT_BENCH_LINUXKIT").map(PathBuf::from);
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        match (what.as_str(), arg.as_str()) {
+            ("build", "--linuxkit") => {
+                let Some(path) = rest.next() else { bail!("--linuxkit needs a path ({usage})") };
+                linuxkit = Some(PathBuf::from(path));
+            }
+            _ => bail!("bench: unexpected argument {arg:?} ({usage})"),
+        }
     }
     if cfg!(debug_assertions) {
         eprintln!("xtask: re-running bench with an optimised xtask (cargo run --release)");
         let status = Command::new(cargo())
-            .args(["run", "--quiet", "--release", "--package", "xtask", "--", "bench", what])
+            .args(["run", "--quiet", "--release", "--package", "xtask", "--", "bench"])
+            .args(args)
             .current_dir(root)
             .status()
             .context("running cargo run --release --package xtask")?;
@@ -49,7 +58,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
         return Ok(());
     }
     match what.as_str() {
-        "build" => build::run(root),
+        "build" => build::run(root, linuxkit.as_deref()),
         "pull" => pull::run(root),
         "formats" => formats::run(root),
         other => bail!("bench: unknown benchmark {other:?} ({usage})"),
