@@ -349,60 +349,101 @@ fn parse_dir(bytes: &[u8], dir: &[u8]) -> Result<(Vec<RawChild>, Option<[u8; 11]
     Ok((children, label))
 }
 
-/// The 8.3 name of `entry` as `NAME.EXT`, with the lower-case flags applied and a leading
-/// 0x05 turned back into 0xe5; bytes above 0x7f are kept as they are (OEM code page).
+/// The upper half of code page 850, the OEM code page mtools and mkfs.fat use by default,
+/// for short names that carry bytes above 0x7f.
+const CP850_HIGH: [char; 128] = [
+    '\u{00c7}', '\u{00fc}', '\u{00e9}', '\u{00e2}', '\u{00e4}', '\u{00e0}', '\u{00e5}', '\u{00e7}',
+    '\u{00ea}', '\u{00eb}', '\u{00e8}', '\u{00ef}', '\u{00ee}', '\u{00ec}', '\u{00c4}', '\u{00c5}',
+    '\u{00c9}', '\u{00e6}', '\u{00c6}', '\u{00f4}', '\u{00f6}', '\u{00f2}', '\u{00fb}', '\u{00f9}',
+    '\u{00ff}', '\u{00d6}', '\u{00dc}', '\u{00f8}', '\u{00a3}', '\u{00d8}', '\u{00d7}', '\u{0192}',
+    '\u{00e1}', '\u{00ed}', '\u{00f3}', '\u{00fa}', '\u{00f1}', '\u{00d1}', '\u{00aa}', '\u{00ba}',
+    '\u{00bf}', '\u{00ae}', '\u{00ac}', '\u{00bd}', '\u{00bc}', '\u{00a1}', '\u{00ab}', '\u{00bb}',
+    '\u{2591}', '\u{2592}', '\u{2593}', '\u{2502}', '\u{2524}', '\u{00c1}', '\u{00c2}', '\u{00c0}',
+    '\u{00a9}', '\u{2563}', '\u{2551}', '\u{2557}', '\u{255d}', '\u{00a2}', '\u{00a5}', '\u{2510}',
+    '\u{2514}', '\u{2534}', '\u{252c}', '\u{251c}', '\u{2500}', '\u{253c}', '\u{00e3}', '\u{00c3}',
+    '\u{255a}', '\u{2554}', '\u{2569}', '\u{2566}', '\u{2560}', '\u{2550}', '\u{256c}', '\u{00a4}',
+    '\u{00f0}', '\u{00d0}', '\u{00ca}', '\u{00cb}', '\u{00c8}', '\u{0131}', '\u{00cd}', '\u{00ce}',
+    '\u{00cf}', '\u{2518}', '\u{250c}', '\u{2588}', '\u{2584}', '\u{00a6}', '\u{00cc}', '\u{2580}',
+    '\u{00d3}', '\u{00df}', '\u{00d4}', '\u{00d2}', '\u{00f5}', '\u{00d5}', '\u{00b5}', '\u{00fe}',
+    '\u{00de}', '\u{00da}', '\u{00db}', '\u{00d9}', '\u{00fd}', '\u{00dd}', '\u{00af}', '\u{00b4}',
+    '\u{00ad}', '\u{00b1}', '\u{2017}', '\u{00be}', '\u{00b6}', '\u{00a7}', '\u{00f7}', '\u{00b8}',
+    '\u{00b0}', '\u{00a8}', '\u{00b7}', '\u{00b9}', '\u{00b3}', '\u{00b2}', '\u{25a0}', '\u{00a0}',
+];
+
+/// The 8.3 name of `entry` as `NAME.EXT` in UTF-8: a leading 0x05 turned back into 0xe5,
+/// bytes above 0x7f decoded as code page 850, and the lower-case flags applied to the name
+/// and the extension (to every letter, as Linux does).
 fn short_name_bytes(entry: &DirEntry) -> Vec<u8> {
     let mut field = entry.name;
     if field[0] == KANJI_E5 {
         field[0] = DELETED;
     }
-    if entry.nt_res & case::LOWER_BASE != 0 {
-        field[..8].make_ascii_lowercase();
+    let decode = |bytes: &[u8], lower: bool| -> String {
+        let text: String = bytes
+            .iter()
+            .map(|byte| match byte.checked_sub(0x80) {
+                Some(high) => CP850_HIGH[usize::from(high)],
+                None => char::from(*byte),
+            })
+            .collect();
+        let text = text.trim_end_matches(' ');
+        if lower { text.to_lowercase() } else { text.to_owned() }
+    };
+    let base = decode(&field[..8], entry.nt_res & case::LOWER_BASE != 0);
+    let ext = decode(&field[8..], entry.nt_res & case::LOWER_EXT != 0);
+    let mut name = base.into_bytes();
+    if !ext.is_empty() {
+        name.push(b'.');
+        name.extend_from_slice(ext.as_bytes());
     }
-    if entry.nt_res & case::LOWER_EXT != 0 {
-        field[8..].make_ascii_lowercase();
-    }
-    ShortName(field).to_bytes()
+    name
 }
 
 pub(crate) fn read(input: &mut dyn ReadSeek) -> Result<Tree, Error> {
     let mut volume = Volume::open(input)?;
     let mut builder = TreeBuilder::new();
     let root = volume.root_dir()?;
-    let mut pending: Vec<(Vec<u8>, Vec<u8>)> = vec![(Vec::new(), root)];
-    while let Some((dir_path, bytes)) = pending.pop() {
-        let (children, _) = parse_dir(&bytes, &dir_path)?;
-        for child in children {
-            let mut path = dir_path.clone();
-            if !path.is_empty() {
-                path.push(b'/');
+    let (children, _) = parse_dir(&root, b"")?;
+    // Depth first in directory order (what `Tree::walk` does), with an explicit stack so that
+    // deep trees cannot exhaust the call stack: each frame is a directory's path and its
+    // remaining entries.
+    let mut stack: Vec<(Vec<u8>, std::vec::IntoIter<RawChild>)> =
+        vec![(Vec::new(), children.into_iter())];
+    while let Some((dir_path, entries)) = stack.last_mut() {
+        let Some(child) = entries.next() else {
+            stack.pop();
+            continue;
+        };
+        let mut path = dir_path.clone();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(&child.name);
+        let entry = &child.entry;
+        let mtime = entry.modified().to_unix();
+        let first = entry.first_cluster();
+        if entry.attr & attr::DIRECTORY != 0 {
+            if first == 0 {
+                return Err(Error::DirectoryAtZero { path: display_path(&path) });
             }
-            path.extend_from_slice(&child.name);
-            let entry = &child.entry;
-            let mtime = entry.modified().to_unix();
-            let first = entry.first_cluster();
-            if entry.attr & attr::DIRECTORY != 0 {
-                if first == 0 {
-                    return Err(Error::DirectoryAtZero { path: display_path(&path) });
-                }
-                let clusters = volume.chain(first, &path)?;
-                let len = u64::try_from(clusters.len()).unwrap_or(0) * volume.cluster_bytes;
-                let bytes = volume.read_clusters(&clusters, len)?;
-                builder
-                    .insert(&path, Node::new(NodeKind::Dir(Dir::new()), Meta::new(0o755, mtime)))?;
-                pending.push((path, bytes));
-            } else {
-                let size = u64::from(entry.file_size_bytes);
-                let clusters = if first == 0 { Vec::new() } else { volume.chain(first, &path)? };
-                let chain_bytes = u64::try_from(clusters.len()).unwrap_or(0) * volume.cluster_bytes;
-                if chain_bytes < size {
-                    return Err(Error::ChainShort { path: display_path(&path), size, chain_bytes });
-                }
-                let data = volume.read_clusters(&clusters, size)?;
-                let mode = if entry.attr & attr::READ_ONLY != 0 { 0o444 } else { 0o644 };
-                let kind = NodeKind::File(Content::Inline(Arc::from(data)));
-                builder.insert(&path, Node::new(kind, Meta::new(mode, mtime)))?;
+            let clusters = volume.chain(first, &path)?;
+            let len = u64::try_from(clusters.len()).unwrap_or(0) * volume.cluster_bytes;
+            let bytes = volume.read_clusters(&clusters, len)?;
+            let (children, _) = parse_dir(&bytes, &path)?;
+            let node = Node::new(NodeKind::Dir(Dir::new()), Meta::new(0o755, mtime));
+            builder.insert(&path, node)?;
+            stack.push((path, children.into_iter()));
+        } else {
+            let size = u64::from(entry.file_size_bytes);
+            let clusters = if first == 0 { Vec::new() } else { volume.chain(first, &path)? };
+            let chain_bytes = u64::try_from(clusters.len()).unwrap_or(0) * volume.cluster_bytes;
+            if chain_bytes < size {
+                return Err(Error::ChainShort { path: display_path(&path), size, chain_bytes });
             }
+            let data = volume.read_clusters(&clusters, size)?;
+            let mode = if entry.attr & attr::READ_ONLY != 0 { 0o444 } else { 0o644 };
+            let kind = NodeKind::File(Content::Inline(Arc::from(data)));
+            builder.insert(&path, Node::new(kind, Meta::new(mode, mtime)))?;
         }
     }
     Ok(builder.finish())

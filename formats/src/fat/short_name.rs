@@ -60,18 +60,6 @@ impl ShortName {
         self.0.iter().fold(0u8, |sum, byte| sum.rotate_right(1).wrapping_add(*byte))
     }
 
-    /// The name as `NAME.EXT` (`NAME` without extension), padding removed, bytes as stored.
-    pub(crate) fn to_bytes(self) -> Vec<u8> {
-        let base = trim_spaces(&self.0[..8]);
-        let ext = trim_spaces(&self.0[8..]);
-        let mut out = base.to_vec();
-        if !ext.is_empty() {
-            out.push(b'.');
-            out.extend_from_slice(ext);
-        }
-        out
-    }
-
     fn from_parts(base: &[u8], ext: &[u8]) -> ShortName {
         let mut field = [b' '; 11];
         for (slot, byte) in field[..8].iter_mut().zip(base) {
@@ -82,11 +70,6 @@ impl ShortName {
         }
         ShortName(field)
     }
-}
-
-fn trim_spaces(bytes: &[u8]) -> &[u8] {
-    let end = bytes.iter().rposition(|b| *b != b' ').map_or(0, |idx| idx + 1);
-    &bytes[..end]
 }
 
 /// Checks that `name` can be a long name and returns its UTF-16 form.
@@ -329,8 +312,6 @@ mod tests {
         // From fatgen103's ChkSum loop transcribed in Python; mtools agrees (fat_tools.rs).
         assert_eq!(ShortName(*b"BOOTX64 EFI").checksum(), 0x1d);
         assert_eq!(ShortName(*b"README  TXT").checksum(), 0x73);
-        assert_eq!(ShortName(*b"BOOTX64 EFI").to_bytes(), b"BOOTX64.EFI");
-        assert_eq!(ShortName(*b"NOEXT      ").to_bytes(), b"NOEXT");
     }
 
     #[test]

@@ -505,3 +505,70 @@ fn fat32_round_trip_with_300_entries() {
     let back = read(&mut Cursor::new(&bytes)).unwrap();
     assert_eq!(dump(&back), dump(&fat_model(&tree)));
 }
+
+/// The offset of the short entry named `name` (11 bytes) in `image`.
+fn find_entry(image: &[u8], name: &[u8; 11]) -> usize {
+    image.windows(11).position(|w| w == name).unwrap()
+}
+
+#[test]
+fn reader_applies_case_flags_and_code_page_850() {
+    // mcopy stores "café.txt" as the short name "CAF\x90.TXT" (0x90 is É in code page 850)
+    // with both lower-case flags (0x08 | 0x10) and no long name.
+    let tree = tree_from_fixture("//- /CAFX.TXT\ncoffee\n//- /README.TXT\nr\n").unwrap();
+    let mut image = to_vec(&tree, &NoBlobs, &options(None, None)).unwrap();
+    let at = find_entry(&image, b"CAFX    TXT");
+    image[at + 3] = 0x90;
+    image[at + 12] = 0x18;
+    let at = find_entry(&image, b"README  TXT");
+    image[at + 12] = 0x08;
+    let back = read(&mut Cursor::new(&image)).unwrap();
+    let names: Vec<String> =
+        back.root.keys().map(|name| String::from_utf8(name.clone()).unwrap()).collect();
+    assert_eq!(names, ["caf\u{e9}.txt", "readme.TXT"]);
+}
+
+#[test]
+fn reader_ignores_long_names_that_do_not_match() {
+    // A long name whose checksum does not match its short entry is dropped, as Linux does:
+    // the 8.3 name is used.
+    let tree =
+        tree_from_fixture("//- /long\\x20name.txt\nx\n//- /other\\x20long\\x20name\ny\n").unwrap();
+    let mut image = to_vec(&tree, &NoBlobs, &options(None, None)).unwrap();
+    let at = find_entry(&image, b"LONGNA~1TXT");
+    // The long-name entry right before it: its checksum byte is at offset 13.
+    image[at - 32 + 13] ^= 0xff;
+    let back = read(&mut Cursor::new(&image)).unwrap();
+    let names: Vec<String> =
+        back.root.keys().map(|name| String::from_utf8(name.clone()).unwrap()).collect();
+    assert_eq!(names, ["LONGNA~1.TXT", "other long name"]);
+}
+
+#[test]
+fn reader_errors_name_the_place() {
+    let tree = tree_from_fixture("//- /EFI/BOOT/BOOTX64.EFI\nMZ\n//- /b\nbb\n").unwrap();
+    let image = to_vec(&tree, &NoBlobs, &options(None, Some(FatType::Fat16))).unwrap();
+    let err = |image: &[u8]| read(&mut Cursor::new(image)).unwrap_err().to_string();
+    assert_eq!(
+        err(&image[..100]),
+        "FAT volume is 100 bytes long, the boot sector at byte 0 (512 bytes) is past its end"
+    );
+    // Point /b at the cluster of /EFI/BOOT/BOOTX64.EFI.
+    let mut shared = image.clone();
+    let efi_file = find_entry(&image, b"BOOTX64 EFI");
+    let b = find_entry(&image, b"B          ");
+    shared[b + 26..b + 28].copy_from_slice(&image[efi_file + 26..efi_file + 28]);
+    assert_eq!(
+        err(&shared),
+        "cluster chain of /b reaches cluster 4, which an earlier entry already uses"
+    );
+    let mut big = image.clone();
+    big[b + 28..b + 32].copy_from_slice(&1_000_000u32.to_le_bytes());
+    assert_eq!(err(&big), "file /b is 1000000 bytes but its cluster chain holds only 512");
+    let mut bad = image;
+    bad[12] = 3;
+    assert_eq!(
+        err(&bad),
+        "FAT boot sector: BPB_BytsPerSec is 768, expected 512, 1024, 2048 or 4096"
+    );
+}
