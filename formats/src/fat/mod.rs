@@ -466,7 +466,10 @@ pub enum Error {
 
 /// The smallest volume size in bytes that holds `tree` with `options` (whose `size_bytes` is
 /// ignored): FAT type and cluster size as `options` say or as chosen automatically for that
-/// size. Any larger size holds the tree too.
+/// size. Larger sizes hold the tree too, with two exceptions that only explicit choices
+/// create: a FAT12 or FAT16 volume has a largest size (4084 or 65524 clusters of at most
+/// 32 KiB), and with an explicit cluster size, a volume just above 8192 sectors loses a few
+/// sectors to cluster alignment (which smaller volumes skip, as mkfs.fat does).
 pub fn required_size(tree: &Tree, options: &FatOptions) -> Result<u64, Error> {
     plan::required_size(tree, options)
 }

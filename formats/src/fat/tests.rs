@@ -327,6 +327,18 @@ fn required_size_is_enough_and_minimal() {
     }
 }
 
+#[test]
+fn every_size_above_the_required_one_fits() {
+    // Sweeps across the 8192-sector boundary, where alignment to clusters starts.
+    let tree = tree_from_fixture(ESP).unwrap();
+    let opts = options(None, None);
+    let required = required_size(&tree, &opts).unwrap() / 512;
+    for sectors in (required..required + 16_384).step_by(7) {
+        let sized = FatOptions { size_bytes: Some(sectors * 512), ..opts.clone() };
+        assert!(extents(&tree, &sized).is_ok(), "{sectors} sectors");
+    }
+}
+
 /// What FAT keeps of a tree it can store: directories 0o755 and files 0o644 (0o444 without
 /// the owner-write bit), owner 0:0, no xattrs or origins, mtimes clamped to 1980..2107 and
 /// rounded down to even seconds, hard links as copies of their file, the root 0o755 at 0.
@@ -472,6 +484,19 @@ proptest! {
         let bytes = to_vec(&tree, &NoBlobs, &options).unwrap();
         let back = read(&mut Cursor::new(&bytes)).unwrap();
         prop_assert_eq!(dump(&back), dump(&fat_model(&tree)));
+    }
+
+    #[test]
+    fn larger_sizes_hold_the_tree_too(
+        tree in arb_fat_tree(),
+        fat_type in prop::sample::select(vec![None, Some(FatType::Fat32)]),
+        extra_sectors in prop::sample::select(vec![0u64, 1, 7, 64, 8192, 100_000, 1_048_576]),
+    ) {
+        let opts = options(None, fat_type);
+        let size = required_size(&tree, &opts).unwrap();
+        let sized = FatOptions { size_bytes: Some(size + 512 * extra_sectors), ..opts };
+        let map = extents(&tree, &sized).unwrap();
+        prop_assert_eq!(map.len_bytes(), size + 512 * extra_sectors);
     }
 
     #[test]
