@@ -157,7 +157,8 @@ fn plan_dir<'t>(
         let name_units =
             short_name::long_name_units(name).map_err(|p| name_error(&child_path(name), p))?;
         // long_name_units checked that the name is UTF-8.
-        let text = std::str::from_utf8(name).map_err(|_| name_error(name, NameProblem::NotUtf8))?;
+        let text = std::str::from_utf8(name)
+            .map_err(|_| name_error(&child_path(name), NameProblem::NotUtf8))?;
         let this = child_path(name);
         if let Some(earlier) = seen.insert(short_name::case_key(text), this.clone()) {
             return Err(Error::CaseCollision {
