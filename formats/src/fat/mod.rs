@@ -29,8 +29,9 @@
 //!   with the default cluster size, smaller ones, then larger ones, then (automatic type below
 //!   512 MiB) FAT32 are tried. A FAT32 volume too small for 65525 clusters is an error.
 //! - [`FatOptions::size_bytes`] fixes the volume size; `None` makes the smallest volume that
-//!   holds the tree, the size [`required_size`] reports. A disk layer asks
-//!   [`required_size`] first, rounds it up to its alignment and passes that as the size.
+//!   holds the tree, the size [`required_size`] reports (usually with small clusters, which
+//!   waste the least). A disk layer asks [`required_size`] first, rounds it up to its
+//!   alignment and passes that as the size.
 //!
 //! # Content
 //!
@@ -61,13 +62,21 @@
 //!
 //! # Reading
 //!
-//! [`read`] returns the tree of any FAT12/16/32 volume (kit's, mkfs.fat + mcopy's,
-//! Windows'): long names when present and consistent (checksum, order), else the 8.3 name with
-//! the lower-case flags applied (bytes of the OEM code page kept as they are); directories
+//! [`read`] returns the tree of a FAT12/16/32 volume (kit's, and mkfs.fat + mcopy's as tested):
+//! long names when present and consistent (checksum, order), else the 8.3 name with the
+//! lower-case flags applied and bytes above 0x7f decoded as code page 850; directories
 //! 0o755, files 0o644 (0o444 with `ATTR_READ_ONLY`), owner 0:0, mtimes from `DIR_WrtDate`/
 //! `DIR_WrtTime`, the root 0o755 at time 0. Volume labels, `.`, `..`, deleted entries and
 //! orphaned long-name entries are skipped. Cluster chains are checked (in range, not free, not
 //! shared, long enough). [`summary`] describes the boot sector, FSInfo and FAT.
+//!
+//! # Not supported
+//!
+//! - Writing: sector sizes other than 512 bytes, a FAT count other than 2, clusters above
+//!   32 KiB, lower-case flags instead of long names, boot code, bad-cluster marking, Atari
+//!   and exFAT variants. [`write()`] needs no `Seek`: every byte is written in order.
+//! - Reading: exFAT and the Atari variant; the second FAT is not compared with the first; a
+//!   chain longer than its file needs is accepted (fsck.fat would truncate it).
 
 mod boot_sector;
 mod dir_entry;
@@ -387,8 +396,9 @@ pub enum Error {
     /// The boot sector is not a FAT boot sector.
     #[error("FAT boot sector: {0}")]
     BootSector(#[from] BootSectorError),
-    /// The boot sector's numbers do not describe a usable volume.
-    #[error("FAT boot sector: {problem} ({value})")]
+    /// The boot sector's numbers do not describe a usable volume (reading), or a cluster
+    /// number overflows 32 bits (writing).
+    #[error("FAT layout: {problem} ({value})")]
     Layout {
         /// What is inconsistent.
         problem: &'static str,
