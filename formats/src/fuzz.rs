@@ -5,7 +5,7 @@ use crate::dump::dump;
 use crate::tree::NoBlobs;
 use std::io::Cursor;
 
-use crate::{cpio, erofs, squashfs, tar};
+use crate::{cpio, erofs, fat, squashfs, tar};
 
 /// Reads `data` as a tar archive; on success, writes the tree again and reads it back.
 pub fn tar_read(data: &[u8]) {
@@ -58,6 +58,27 @@ pub fn squashfs_read(data: &[u8]) {
         };
         if let Ok(bytes) = squashfs::to_vec(&tree, &NoBlobs, &options) {
             let _ = squashfs::read(&mut Cursor::new(&bytes)).map(|back| dump(&back));
+        }
+    }
+}
+
+/// Reads `data` as a FAT volume (and describes it); on success, writes the tree again as the
+/// smallest volume that holds it and reads that back.
+pub fn fat_read(data: &[u8]) {
+    let _ = fat::summary(&mut std::io::Cursor::new(data));
+    if let Ok(tree) = fat::read(&mut std::io::Cursor::new(data)) {
+        let options = fat::FatOptions {
+            size_bytes: None,
+            fat_type: None,
+            cluster_size_bytes: None,
+            volume_id: fat::VolumeId::Fixed(0),
+            volume_label: fat::VolumeLabel::NO_NAME,
+            hidden_sectors: 0,
+            epoch: 0,
+            oem_name: *b"kit     ",
+        };
+        if let Ok(bytes) = fat::to_vec(&tree, &NoBlobs, &options) {
+            let _ = fat::read(&mut std::io::Cursor::new(&bytes)).map(|back| dump(&back));
         }
     }
 }

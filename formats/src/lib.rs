@@ -27,6 +27,7 @@ pub mod dump;
 pub mod erofs;
 pub mod extent;
 pub mod extract;
+pub mod fat;
 pub mod gzip;
 pub mod initrd;
 mod links;
