@@ -883,7 +883,8 @@ fn copy_some(from: &Path, to: &Path, budget: &mut u64) {
             copy_some(&entry.path(), &target, budget);
         } else if meta.file_type().is_symlink() {
             let _ = std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &target);
-        } else if meta.is_file() && meta.len() <= 1 << 20 && fs::copy(entry.path(), &target).is_ok() {
+        } else if meta.is_file() && meta.len() <= 1 << 20 && fs::copy(entry.path(), &target).is_ok()
+        {
             *budget = budget.saturating_sub(meta.len());
         }
     }

@@ -312,6 +312,14 @@ pub enum Error {
         /// Its sector.
         lba: u64,
     },
+    /// Directories nest deeper than a Linux path can reach.
+    #[error("directory {path} is nested deeper than {limit} levels")]
+    TooDeep {
+        /// The directory.
+        path: String,
+        /// The limit.
+        limit: usize,
+    },
     /// An entry is a socket, which the tree cannot hold.
     #[error("{path} is a socket; sockets are not supported")]
     Socket {

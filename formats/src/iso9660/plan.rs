@@ -33,7 +33,7 @@ use crate::iso9660::rock_ridge::{
 use crate::iso9660::susp::{ContinuationArea, ExtensionsReference, SharingProtocolIndicator};
 use crate::iso9660::{Error, IsoOptions};
 use crate::links::{self, LinkPlan, Role};
-use crate::tree::{Content, Dir, Meta, NodeKind, Tree};
+use crate::tree::{Content, Dir, Meta, Node, NodeKind, Tree};
 
 /// Logical sector and block size (ECMA-119 6.1.2; kit writes 2048-byte blocks).
 pub(crate) const SECTOR_BYTES: u64 = 2048;
@@ -170,7 +170,7 @@ pub(crate) fn plan<'t>(
         problem: bad.problem,
     })?;
     let mut builder = Builder::new(tree, options, links)?;
-    builder.add_dir(&tree.root, 0, builder.jdirs.first().map(|_| 0), b"")?;
+    builder.gather(&tree.root)?;
     builder.finish_relocation_dir()?;
     let Builder { dirs, jdirs, files, .. } = builder;
 
@@ -360,6 +360,14 @@ struct JolietDir {
     entries: Vec<(Vec<u8>, JolietKind, i64)>,
 }
 
+/// A directory being visited by [`Builder::gather`].
+struct Frame<'t> {
+    entries: std::collections::btree_map::Iter<'t, Vec<u8>, Node>,
+    dir: usize,
+    jdir: Option<usize>,
+    path: Vec<u8>,
+}
+
 #[derive(Debug)]
 struct BuildFile<'t> {
     path: Vec<u8>,
@@ -427,15 +435,18 @@ impl<'t, 'o> Builder<'t, 'o> {
         Ok(serial)
     }
 
-    fn add_dir(
-        &mut self,
-        entries: &'t Dir,
-        dir: usize,
-        jdir: Option<usize>,
-        path: &[u8],
-    ) -> Result<(), Error> {
-        for (name, node) in entries {
-            let mut child_path = path.to_vec();
+    /// Visits the tree depth first in name order (serial numbers and file data follow this
+    /// order), with an explicit stack so that deep trees cannot overflow the call stack.
+    fn gather(&mut self, root: &'t Dir) -> Result<(), Error> {
+        let jroot = self.jdirs.first().map(|_| 0);
+        let mut stack = vec![Frame { entries: root.iter(), dir: 0, jdir: jroot, path: Vec::new() }];
+        while let Some(frame) = stack.last_mut() {
+            let Some((name, node)) = frame.entries.next() else {
+                stack.pop();
+                continue;
+            };
+            let (dir, jdir) = (frame.dir, frame.jdir);
+            let mut child_path = frame.path.clone();
             if !child_path.is_empty() {
                 child_path.push(b'/');
             }
@@ -468,7 +479,14 @@ impl<'t, 'o> Builder<'t, 'o> {
                     (Kind::File(file), attrs, JolietKind::File(file))
                 }
                 (None, NodeKind::Dir(subdir)) => {
-                    self.add_subdir(name, subdir, &node.meta, dir, jdir, &child_path)?;
+                    let (new, new_jdir) =
+                        self.add_subdir(name, subdir, &node.meta, dir, jdir, &child_path)?;
+                    stack.push(Frame {
+                        entries: subdir.iter(),
+                        dir: new,
+                        jdir: new_jdir,
+                        path: child_path,
+                    });
                     continue;
                 }
                 (None, NodeKind::File(content)) => {
@@ -539,7 +557,7 @@ impl<'t, 'o> Builder<'t, 'o> {
         parent: usize,
         jparent: Option<usize>,
         path: &[u8],
-    ) -> Result<(), Error> {
+    ) -> Result<(usize, Option<usize>), Error> {
         let serial = self.take_serial(path)?;
         let attrs = Attrs::new(mode::S_IFDIR, meta, subdir_nlink(subdir, path)?, serial);
         let depth = self.dirs[parent].depth + 1;
@@ -603,7 +621,7 @@ impl<'t, 'o> Builder<'t, 'o> {
             }
             None => None,
         };
-        self.add_dir(subdir, new, jdir, path)
+        Ok((new, jdir))
     }
 
     fn push_file(&mut self, path: &[u8], content: &'t Content) -> usize {

@@ -25,6 +25,9 @@ use crate::iso9660::volume_descriptor::{
 use crate::iso9660::{Error, ReadSeek};
 use crate::tree::{Content, Dir, Meta, Node, NodeKind, Tree};
 
+/// Deepest directory read: a Linux path (`PATH_MAX`, 4096 bytes) has at most 2048 components,
+/// and trees are walked recursively elsewhere.
+const MAX_DEPTH: usize = 2048;
 /// Most volume descriptors read before the terminator.
 const MAX_DESCRIPTORS: u64 = 64;
 /// Permission bits without Rock Ridge (what the Linux kernel shows by default).
@@ -270,6 +273,10 @@ impl Walker<'_> {
         while let Some(dir) = stack.pop() {
             if !self.visited.insert(dir.lba) {
                 return Err(Error::Loop { path: display_path(&dir.path), lba: u64::from(dir.lba) });
+            }
+            let depth = dir.path.iter().filter(|b| **b == b'/').count() + 1;
+            if depth > MAX_DEPTH {
+                return Err(Error::TooDeep { path: display_path(&dir.path), limit: MAX_DEPTH });
             }
             let shown = display_path(&dir.path);
             let bytes = self.image.read(

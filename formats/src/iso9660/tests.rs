@@ -926,3 +926,28 @@ proptest! {
         prop_assert_eq!(bytes, to_vec(&tree, &NoBlobs, &options).unwrap());
     }
 }
+
+#[test]
+fn reader_refuses_trees_deeper_than_linux_paths() {
+    let deep = (1..=2049).map(|n| format!("d{n}")).collect::<Vec<_>>().join("/");
+    let tree = tree_from_fixture(&format!("//- /{deep} dir\n")).unwrap();
+    let options = IsoOptions { joliet: None, relocate_deep_directories: false, ..linuxkit() };
+    let bytes = to_vec(&tree, &NoBlobs, &options).unwrap();
+    let err = read(&mut Cursor::new(&bytes)).unwrap_err().to_string();
+    assert!(err.ends_with("/d2049 is nested deeper than 2048 levels"), "{err}");
+}
+
+#[test]
+fn golden_image_bytes() {
+    // Pins the exact bytes of one image: a change here must be deliberate (and noted, since
+    // it changes every kernel+iso output).
+    use sha2::{Digest, Sha256};
+    let tree = tree_from_fixture(
+        "//- /bin/sh symlink=busybox\n//- /bin/busybox mode=04755\nx\n//- /dev/null char=1,3\n//- /a/b/c/d/e/f/g/h/i/j dir\n",
+    )
+    .unwrap();
+    let bytes = to_vec(&tree, &NoBlobs, &linuxkit()).unwrap();
+    let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    expect!["413696 23bc63d089a027289cb8e8f470fe91772805f3211d7c76acab8f8b5e776e535b"]
+        .assert_eq(&format!("{} {}", bytes.len(), digest));
+}
