@@ -22,7 +22,7 @@
 //! - Rock Ridge 1.12 (ER `IEEE_1282`): PX with mode, link count, owner and the inode serial
 //!   number (hard links share one extent and one serial), TF (modification, access and
 //!   attribute change times, all the mtime, 7-byte form: 1900 to 2155, clamped), NM (any length
-//!   up to 255 bytes, split across entries), SL (components split across records and entries),
+//!   up to 253 bytes, split across entries), SL (components split across records and entries),
 //!   PN (glibc `dev_t` halves, see `rock_ridge.rs`), FIFOs by their PX type; entries that do not fit
 //!   in a record go to continuation areas (CE) of at most one block each. The root's `.` record
 //!   starts with SP and carries the ER entry.
@@ -50,9 +50,11 @@
 //! # Not supported
 //!
 //! Extended attributes (libisofs's AAIP is not written; the Linux kernel ignores it anyway) and
-//! origins are dropped. Sockets cannot be represented (the tree has none). Names longer than 255
-//! bytes and symlink targets longer than 4095 bytes are errors (Linux cannot hold them), as are
-//! device numbers beyond Linux's 12-bit major and 20-bit minor. Path length limits of ECMA-119
+//! origins are dropped. Sockets cannot be represented (the tree has none). Names longer than 253
+//! bytes are errors: the Linux kernel's Rock Ridge reader (`get_rock_ridge_filename` in
+//! `fs/isofs/rock.c`) stops at 253 bytes and would show a cut name (genisoimage writes such
+//! names and the kernel cuts them). Symlink targets longer than 4095 bytes (Linux cannot hold
+//! them) and device numbers beyond Linux's 12-bit major and 20-bit minor are errors too. Path length limits of ECMA-119
 //! (255 bytes) are not enforced, as genisoimage does not enforce them. No El Torito, no
 //! multi-session, no interleaving, no extended attribute records, no ISO 9660:1999.
 //!
@@ -175,7 +177,9 @@ pub enum Error {
         problem: &'static str,
     },
     /// A name is longer than Linux and its Rock Ridge reader accept.
-    #[error("name of {path} is {len} bytes, Rock Ridge names for Linux are at most 255 bytes")]
+    #[error(
+        "name of {path} is {len} bytes, the Linux kernel reads Rock Ridge names of at most 253 bytes"
+    )]
     NameTooLong {
         /// The entry.
         path: String,

@@ -45,8 +45,9 @@ pub(crate) const PADDING_SECTORS: u32 = 150;
 pub(crate) const MAX_EXTENT_BYTES: u64 = 0xffff_f800;
 /// ECMA-119 6.8.2.1: at most 8 levels of directories, the root being level 1.
 const MAX_ISO_DEPTH: usize = 8;
-/// Longest name: Linux `NAME_MAX`; the kernel's Rock Ridge reader stops at 255 bytes.
-pub(crate) const MAX_NAME_BYTES: usize = 255;
+/// Longest name: the Linux kernel's Rock Ridge reader (`get_rock_ridge_filename`) gives up once
+/// a name reaches 254 bytes, two short of `NAME_MAX`.
+pub(crate) const MAX_NAME_BYTES: usize = 253;
 /// Longest symlink target Linux stores (`PATH_MAX` - 1).
 pub(crate) const MAX_TARGET_BYTES: usize = 4095;
 /// Path table parent numbers are 16-bit (ECMA-119 9.4.4).

@@ -660,13 +660,18 @@ fn writer_errors_name_the_path_and_the_limit() {
         let tree = tree_from_fixture(fixture).unwrap();
         to_vec(&tree, &NoBlobs, &options).unwrap_err().to_string()
     };
-    let long = format!("//- /d/{}\n", "x".repeat(256));
+    let long = format!("//- /d/{}\n", "x".repeat(254));
     let message = err(&long, linuxkit());
     assert!(message.starts_with("name of /d/xxx"), "{message}");
-    assert!(message.ends_with("x is 256 bytes, Rock Ridge names for Linux are at most 255 bytes"));
+    assert!(
+        message.ends_with(
+            "x is 254 bytes, the Linux kernel reads Rock Ridge names of at most 253 bytes"
+        ),
+        "{message}"
+    );
     assert!(
         to_vec(
-            &tree_from_fixture(&format!("//- /{}\n", "x".repeat(255))).unwrap(),
+            &tree_from_fixture(&format!("//- /{}\n", "x".repeat(253))).unwrap(),
             &NoBlobs,
             &linuxkit()
         )
