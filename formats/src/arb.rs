@@ -232,3 +232,22 @@ pub(crate) fn squashfs_model(tree: &Tree) -> Tree {
     });
     model
 }
+
+/// What an ISO 9660 (Rock Ridge) round trip keeps of `tree`: no xattrs, no origins, mtimes
+/// clamped to the 7-byte recording date (1900-01-01 to 2155-12-31), hard link groups led by
+/// their first name and sharing the file's metadata.
+pub(crate) fn iso9660_model(tree: &Tree) -> Tree {
+    let mut model = tree.clone();
+    canonical_links(&mut model, true);
+    // 1900-01-01T00:00:00Z and 2155-12-31T23:59:59Z.
+    let clamp = |meta: &mut Meta| {
+        meta.mtime = meta.mtime.clamp(-2_208_988_800, 5_869_583_999);
+        meta.xattrs.clear();
+    };
+    clamp(&mut model.root_meta);
+    for_each_node(&mut model, &mut |_, node| {
+        node.origin = None;
+        clamp(&mut node.meta);
+    });
+    model
+}

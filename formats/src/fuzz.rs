@@ -5,7 +5,7 @@ use crate::dump::dump;
 use crate::tree::NoBlobs;
 use std::io::Cursor;
 
-use crate::{cpio, erofs, fat, squashfs, tar};
+use crate::{cpio, erofs, fat, iso9660, squashfs, tar};
 
 /// Reads `data` as a tar archive; on success, writes the tree again and reads it back.
 pub fn tar_read(data: &[u8]) {
@@ -83,6 +83,24 @@ pub fn fat_read(data: &[u8]) {
     }
 }
 
+/// Reads `data` as an ISO 9660 image (and its summary); on success, writes the tree again and
+/// reads it back.
+pub fn iso9660_read(data: &[u8]) {
+    let _ = iso9660::summary(&mut Cursor::new(data));
+    if let Ok(tree) = iso9660::read(&mut Cursor::new(data)) {
+        let options = iso9660::IsoOptions {
+            volume_id: "FUZZ".to_owned(),
+            epoch: 0,
+            primary_names: iso9660::PrimaryNames::Iso8Dot3,
+            joliet: Some(iso9660::JolietNames::Max64),
+            relocate_deep_directories: true,
+        };
+        if let Ok(bytes) = iso9660::to_vec(&tree, &NoBlobs, &options) {
+            let _ = iso9660::read(&mut Cursor::new(&bytes)).map(|back| dump(&back));
+        }
+    }
+}
+
 /// Parses `data` as a text fixture.
 pub fn fixture(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
@@ -122,12 +140,26 @@ mod tests {
             }
         }
         fixture(b"//- /a\n//- /a/b\n//- \n//- /x mode=zz");
+        let iso_bytes = iso9660::to_vec(&tree, &NoBlobs, &iso_options()).unwrap();
+        for len in (0..iso_bytes.len()).step_by(509) {
+            iso9660_read(&iso_bytes[..len]);
+        }
         for compression in [squashfs::Compression::Lz4, squashfs::Compression::Gzip { level: 1 }] {
             let bytes = squashfs::to_vec(&tree, &NoBlobs, &squashfs_options(compression)).unwrap();
             // The image proper ends at bytes_used; the rest is padding.
             for len in 0..bytes.len().min(1024) {
                 squashfs_read(&bytes[..len]);
             }
+        }
+    }
+
+    fn iso_options() -> iso9660::IsoOptions {
+        iso9660::IsoOptions {
+            volume_id: "T".to_owned(),
+            epoch: 0,
+            primary_names: iso9660::PrimaryNames::Long31,
+            joliet: Some(iso9660::JolietNames::Long103),
+            relocate_deep_directories: true,
         }
     }
 
@@ -145,6 +177,21 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Flips bytes in the metadata sectors (16 up to the file data) of ISO images.
+        #[test]
+        fn corrupted_iso_images_do_not_panic(
+            tree in arb_tree(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16),
+        ) {
+            let mut bytes = iso9660::to_vec(&tree, &NoBlobs, &iso_options()).unwrap();
+            let metadata_end = (bytes.len() - 150 * 2048).max(16 * 2048 + 1);
+            for (idx, value) in &flips {
+                let at = 16 * 2048 + idx.index(metadata_end - 16 * 2048);
+                bytes[at] = *value;
+            }
+            iso9660_read(&bytes);
+        }
 
         #[test]
         fn corrupted_archives_do_not_panic(

@@ -30,6 +30,7 @@ pub mod extract;
 pub mod fat;
 pub mod gzip;
 pub mod initrd;
+pub mod iso9660;
 mod links;
 pub mod squashfs;
 pub mod tar;
