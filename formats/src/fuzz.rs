@@ -1,9 +1,11 @@
 //! Entry points for fuzz targets (CONVENTIONS.md "Fuzzing"): each takes arbitrary bytes and
 //! must never panic. The targets in `fuzz/` are one-line calls to these.
 
+use std::io::Cursor;
+
 use crate::dump::dump;
 use crate::tree::NoBlobs;
-use crate::{cpio, tar};
+use crate::{cpio, gpt, tar};
 
 /// Reads `data` as a tar archive; on success, writes the tree again and reads it back.
 pub fn tar_read(data: &[u8]) {
@@ -22,6 +24,16 @@ pub fn cpio_read(data: &[u8]) {
         if let Ok(bytes) = cpio::to_vec(&tree, &NoBlobs, &options) {
             let _ = cpio::read(&bytes[..]).map(|back| dump(&back));
         }
+    }
+}
+
+/// Reads `data` as a GPT disk and summarizes it.
+pub fn gpt_read(data: &[u8]) {
+    if let Ok(disk) = gpt::read(&mut Cursor::new(data)) {
+        for partition in &disk.partitions {
+            let _ = partition.entry.name();
+        }
+        let _ = gpt::summary(&mut Cursor::new(data));
     }
 }
 
@@ -58,6 +70,35 @@ mod tests {
         fixture(b"//- /a\n//- /a/b\n//- \n//- /x mode=zz");
     }
 
+    /// A 3 MiB GPT disk with one partition, for corruption.
+    fn small_gpt() -> Vec<u8> {
+        let options = gpt::GptOptions {
+            sector_size: gpt::SectorSize::Bytes512,
+            disk_size: gpt::DiskSize::Minimum,
+            disk_guid: gpt::Guid::derive(b"fuzz", "disk"),
+            mbr: gpt::MbrOptions::protective(),
+        };
+        let spec = gpt::PartitionSpec {
+            name: "p".to_owned(),
+            type_guid: gpt::Guid::EFI_SYSTEM,
+            partition_guid: gpt::Guid::derive(b"fuzz", "p"),
+            size: gpt::PartitionSize::Bytes(1),
+            attributes: 0,
+        };
+        let layout = gpt::plan(&options, &[spec]).unwrap();
+        let map = gpt::write(&layout, &[crate::extent::ExtentMap::new()]).unwrap();
+        map.to_vec(&NoBlobs).unwrap()
+    }
+
+    #[test]
+    fn truncated_gpt_disks_do_not_panic() {
+        let disk = small_gpt();
+        gpt_read(&disk);
+        for len in (0..disk.len()).step_by(509) {
+            gpt_read(&disk[..len]);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -79,6 +120,31 @@ mod tests {
                 tar_read(&bytes);
                 cpio_read(&bytes);
             }
+        }
+
+        #[test]
+        fn corrupted_gpt_disks_do_not_panic(
+            flips in prop::collection::vec((0usize..(34 + 33) * 512, any::<u8>()), 1..8),
+            header_flips in prop::collection::vec((0usize..92, any::<u8>()), 0..4),
+        ) {
+            let mut disk = small_gpt();
+            let tail = disk.len() - 33 * 512;
+            for (at, value) in &flips {
+                // The first 34 sectors or the last 33: MBR, headers and arrays.
+                let at = if *at < 34 * 512 { *at } else { tail + at - 34 * 512 };
+                disk[at] = *value;
+            }
+            gpt_read(&disk);
+            // Fields of a primary header whose CRC is made right again, to reach the checks
+            // after the CRC's.
+            let mut disk = small_gpt();
+            for (at, value) in &header_flips {
+                disk[512 + at] = *value;
+            }
+            disk[512 + 16..512 + 20].fill(0);
+            let crc = gpt::header::crc32(&disk[512..512 + 92]);
+            disk[512 + 16..512 + 20].copy_from_slice(&crc.to_le_bytes());
+            gpt_read(&disk);
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod cpio;
 pub mod dump;
 pub mod extent;
 pub mod extract;
+pub mod gpt;
 pub mod initrd;
 mod links;
 pub mod tar;
