@@ -5,7 +5,8 @@ use std::io::Cursor;
 
 use crate::dump::dump;
 use crate::tree::NoBlobs;
-use crate::{cpio, gpt, tar};
+use crate::tree::Content;
+use crate::{cpio, gpt, pe, tar, uki};
 
 /// Reads `data` as a tar archive; on success, writes the tree again and reads it back.
 pub fn tar_read(data: &[u8]) {
@@ -34,6 +35,35 @@ pub fn gpt_read(data: &[u8]) {
             let _ = partition.entry.name();
         }
         let _ = gpt::summary(&mut Cursor::new(data));
+    }
+}
+
+/// Reads `data` as a PE image: headers, Authenticode digest, UKI sections and summary.
+pub fn pe_read(data: &[u8]) {
+    if let Ok(headers) = pe::parse_headers(data) {
+        let _ = headers.section_table_end();
+    }
+    let _ = pe::read_headers(&mut Cursor::new(data));
+    let _ = pe::image_digest(&mut Cursor::new(data));
+    let _ = uki::read(&mut Cursor::new(data));
+    let _ = uki::summary(&mut Cursor::new(data));
+}
+
+/// Uses `data` as the EFI stub of a UKI; on success, reads the UKI back.
+pub fn uki_build(data: &[u8]) {
+    let content = |bytes: &[u8]| Content::Inline(std::sync::Arc::from(bytes));
+    let sections = uki::UkiSections {
+        osrel: content(b"ID=fuzz\n"),
+        cmdline: content(b"console=ttyS0"),
+        uname: content(b""),
+        initrd: content(&[1; 700]),
+        linux: content(b"MZ"),
+        dtb: Some(content(b"\xd0\x0d\xfe\xed")),
+        splash: None,
+    };
+    let options = uki::UkiOptions { arch: uki::Arch::X86_64 };
+    if let Ok(image) = uki::to_vec(data, &sections, &options, &NoBlobs) {
+        let _ = uki::read(&mut Cursor::new(&image));
     }
 }
 
@@ -99,8 +129,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn truncated_pe_images_do_not_panic() {
+        let stub = crate::pe::tests::synthetic_stub(crate::pe::tests::Synthetic {
+            symbols: true,
+            ..crate::pe::tests::Synthetic::x64()
+        });
+        for len in 0..stub.len() {
+            pe_read(&stub[..len]);
+            uki_build(&stub[..len]);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn corrupted_pe_images_do_not_panic(
+            flips in prop::collection::vec((0x3Cusize..0x200, any::<u8>()), 1..8),
+            symbols in any::<bool>(),
+        ) {
+            let mut stub = crate::pe::tests::synthetic_stub(crate::pe::tests::Synthetic {
+                symbols,
+                ..crate::pe::tests::Synthetic::x64()
+            });
+            // e_lfanew, the COFF and optional headers, the section table.
+            for (at, value) in &flips {
+                stub[*at] = *value;
+            }
+            pe_read(&stub);
+            uki_build(&stub);
+        }
 
         #[test]
         fn corrupted_archives_do_not_panic(

@@ -29,7 +29,9 @@ pub mod extract;
 pub mod gpt;
 pub mod initrd;
 mod links;
+pub mod pe;
 pub mod tar;
 #[doc(hidden)]
 pub mod testutil;
 pub mod tree;
+pub mod uki;
