@@ -4,8 +4,8 @@
 use std::io::Cursor;
 
 use crate::dump::dump;
-use crate::tree::NoBlobs;
 use crate::tree::Content;
+use crate::tree::NoBlobs;
 use crate::{cpio, gpt, pe, tar, uki};
 
 /// Reads `data` as a tar archive; on success, writes the tree again and reads it back.
