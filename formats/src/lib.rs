@@ -28,12 +28,15 @@ pub mod erofs;
 pub mod extent;
 pub mod extract;
 pub mod fat;
+pub mod gpt;
 pub mod gzip;
 pub mod initrd;
 pub mod iso9660;
 mod links;
+pub mod pe;
 pub mod squashfs;
 pub mod tar;
 #[doc(hidden)]
 pub mod testutil;
 pub mod tree;
+pub mod uki;
