@@ -29,7 +29,8 @@ apt-get update -qq
 # openssl, curl, python3, node and npm are preinstalled on these machines; naming them here
 # would upgrade libssl or replace the machine's Node.js.
 
-qemu=(qemu-system-x86 qemu-system-common qemu-system-data seabios qemu-utils)
+# osslsigncode too: the UKI tests need its 2.9 (Authenticode digests of unsigned images).
+qemu=(qemu-system-x86 qemu-system-common qemu-system-data seabios qemu-utils osslsigncode)
 if [ "$codename" = bookworm ]; then
   qemu=("${qemu[@]/%//bookworm-backports}")
 fi
@@ -37,6 +38,7 @@ packages=(
   "${qemu[@]}" ovmf
   # checkers for the writers
   cpio libarchive-tools squashfs-tools erofs-utils genisoimage dosfstools mtools gdisk fdisk xorriso
+  binutils
   # fixtures: static busybox for the example images (apt-get download fetches the rest)
   busybox-static
   # registry, OCI tools and container runtime

@@ -247,9 +247,19 @@ impl Steps<'_> {
                 formats::squashfs::write(&root, source, &options, &mut { out })
                     .map_err(io::Error::other)
             }
-            Product::Iso => Err(io::Error::other(format!(
-                "the {product:?} writer is not part of this build of kit"
-            ))),
+            Product::Iso => {
+                // What LinuxKit's mkimage-iso runs: genisoimage -l -J -R -joliet-long -V LinuxKit.
+                let options = formats::iso9660::IsoOptions {
+                    volume_id: "LinuxKit".to_owned(),
+                    epoch: self.options.epoch,
+                    primary_names: formats::iso9660::PrimaryNames::Long31,
+                    joliet: Some(formats::iso9660::JolietNames::Long103),
+                    relocate_deep_directories: true,
+                };
+                let root = image_root(&self.assembled.root);
+                formats::iso9660::write(&root, source, &options, &mut { out })
+                    .map_err(io::Error::other)
+            }
         }
     }
 

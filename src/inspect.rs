@@ -186,10 +186,10 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
             Some(formats::squashfs::read(&mut reader).map_err(|e| malformed(Box::new(e)))?)
         }
         ArtifactKind::Iso => {
-            return Err(malformed(Box::from(format!(
-                "this build of kit has no {} reader",
-                kind.name()
-            ))));
+            let mut reader = BufReader::new(file);
+            summary = formats::iso9660::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
+            reader.seek(SeekFrom::Start(0)).map_err(read_err)?;
+            Some(formats::iso9660::read(&mut reader).map_err(|e| malformed(Box::new(e)))?)
         }
     };
     let mut entries = tree.as_ref().map(entries);

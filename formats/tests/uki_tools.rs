@@ -24,20 +24,34 @@ use formats::tree::{Content, NoBlobs};
 use formats::uki::{Arch, UkiOptions, UkiSections, build, image_checksum, read};
 use sha2::{Digest, Sha256};
 
-/// The stub named by `KIT_EFI_STUB_X64`; `None` (skip) when unset outside CI.
+/// The x86-64 systemd EFI stub: `KIT_EFI_STUB_X64`, else the one `cargo xtask fixtures` unpacks
+/// from Debian's systemd-boot-efi into `target/kit-fixtures/efi/` (or `$KIT_FIXTURES_DIR/efi/`);
+/// `None` (skip) when neither exists, outside CI.
 fn stub() -> Option<Vec<u8>> {
-    match std::env::var_os("KIT_EFI_STUB_X64") {
-        Some(path) => Some(fs::read(&path).unwrap_or_else(|err| panic!("{path:?}: {err}"))),
+    let path = match std::env::var_os("KIT_EFI_STUB_X64") {
+        Some(path) => std::path::PathBuf::from(path),
         None => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "KIT_EFI_STUB_X64 must name linuxx64.efi.stub when CI is set \
-                 (formats/tests/get-efi-stub.sh downloads it)"
-            );
-            eprintln!("skipping: KIT_EFI_STUB_X64 is not set");
-            None
+            let fixtures = match std::env::var_os("KIT_FIXTURES_DIR") {
+                Some(dir) => std::path::PathBuf::from(dir),
+                None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("..")
+                    .join("target")
+                    .join("kit-fixtures"),
+            };
+            fixtures.join("efi").join("linuxx64.efi.stub")
         }
+    };
+    if path.is_file() {
+        return Some(fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display())));
     }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing: run `cargo xtask fixtures`, or set KIT_EFI_STUB_X64 \
+         (formats/tests/get-efi-stub.sh downloads it)",
+        path.display()
+    );
+    eprintln!("skipping: no EFI stub at {}", path.display());
+    None
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {

@@ -71,6 +71,9 @@ pub enum Failure {
     Usage(anyhow::Error),
     /// The build or a verification failed: exit status 1.
     Failed(anyhow::Error),
+    /// A negative answer already printed (`kit inspect --diff` found a difference): exit 1
+    /// without an error message.
+    No,
 }
 
 impl From<io::Error> for Failure {
@@ -110,6 +113,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     match result {
         Ok(()) => 0,
+        Err(Failure::No) => 1,
         Err(Failure::Usage(error)) => {
             report(&error);
             2
