@@ -50,6 +50,9 @@ pub struct OutputOptions {
     pub squashfs_block_size: formats::squashfs::BlockSize,
     /// How many threads may compress at once (the output does not depend on it).
     pub threads: usize,
+    /// `--seed`: what disk, partition and volume identifiers are derived from, instead of the
+    /// content.
+    pub seed: Option<Vec<u8>>,
 }
 
 /// A size as LinuxKit's `--size` spells it: a number of GiB, or with an `M` (MiB) or `G` (GiB)
@@ -144,9 +147,10 @@ pub fn write(
     options: &OutputOptions,
     files: &[PlannedFile],
     scratch_dir: Option<&Path>,
+    boot: Option<&BootFiles>,
 ) -> Result<Vec<OutputReport>, WriteError> {
     let artifacts = Artifacts::new(source, scratch_dir);
-    let steps = Steps { assembled, artifacts: &artifacts, options };
+    let steps = Steps { assembled, artifacts: &artifacts, options, boot };
     let mut reports = Vec::new();
     // Every file is written and checked before any is renamed into place: a build that fails
     // on its last output leaves none of them behind.
@@ -203,6 +207,7 @@ struct Steps<'a> {
     assembled: &'a Assembled,
     artifacts: &'a Artifacts<'a>,
     options: &'a OutputOptions,
+    boot: Option<&'a BootFiles>,
 }
 
 impl Steps<'_> {
@@ -247,6 +252,11 @@ impl Steps<'_> {
                 formats::squashfs::write(&root, source, &options, &mut { out })
                     .map_err(io::Error::other)
             }
+            Product::Uki => {
+                let uki = self.uki()?;
+                copy_content(&uki, source, b"uki", out)
+            }
+            Product::RawEfi => self.write_raw_efi(out),
             Product::Iso => {
                 // What LinuxKit's mkimage-iso runs: genisoimage -l -J -R -joliet-long -V LinuxKit.
                 let options = formats::iso9660::IsoOptions {
@@ -261,6 +271,133 @@ impl Steps<'_> {
                     .map_err(io::Error::other)
             }
         }
+    }
+
+    fn boot(&self) -> io::Result<&BootFiles> {
+        self.boot.ok_or_else(|| io::Error::other("no --boot-image was resolved"))
+    }
+
+    /// The UKI, built once: the boot image's EFI stub with `.osrel`, `.cmdline`, `.uname`,
+    /// `.initrd` and `.linux`, as LinuxKit's `ukify build` call makes it (os-release
+    /// `NAME="LinuxKit"`, the command line with ` text` appended).
+    fn uki(&self) -> io::Result<Content> {
+        let boot = self.boot()?;
+        let kernel = self.kernel()?.clone();
+        let initrd = self.artifacts.initrd(self.assembled, self.options)?;
+        self.artifacts.uki(|out| {
+            let head = read_head(&kernel, self.artifacts, 0x8006)?;
+            check_kernel_arch(&head, boot.arch)?;
+            let uname = crate::inspect::kernel_release(&head).unwrap_or_default();
+            let cmdline = format!("{} text", self.assembled.cmdline.trim_end());
+            let inline = |bytes: &[u8]| Content::Inline(Arc::from(bytes));
+            let sections = formats::uki::UkiSections {
+                osrel: inline(b"NAME=\"LinuxKit\""),
+                cmdline: inline(cmdline.as_bytes()),
+                uname: inline(uname.as_bytes()),
+                initrd,
+                linux: kernel,
+                dtb: None,
+                splash: None,
+            };
+            let options = formats::uki::UkiOptions { arch: boot.arch };
+            // The stub is small (about 100 KiB); the UKI is planned around it in memory.
+            let stub = read_head(&boot.stub, self.artifacts, 64 << 20)?;
+            formats::uki::build(&stub, &sections, &options, self.artifacts, &mut { out })
+                .map(|_| ())
+                .map_err(io::Error::other)
+        })
+    }
+
+    /// LinuxKit's `raw-efi` layout: systemd-boot as `EFI/BOOT/BOOT*.EFI`, the UKI as
+    /// `EFI/Linux/linuxkit.efi`, `loader/loader.conf` with `timeout 0`, on a FAT32 EFI System
+    /// Partition ("EFI System", legacy-BIOS-bootable attribute) at 1 MiB of a GPT disk. Every
+    /// identifier is derived from the UKI's bytes (or `--seed`); `--size` sets the disk size.
+    fn write_raw_efi(&self, out: &mut dyn WriteSeek) -> io::Result<()> {
+        use formats::{fat, gpt};
+        let boot = self.boot()?;
+        let uki = self.uki()?;
+        let seed = match &self.options.seed {
+            Some(seed) => seed.clone(),
+            None => self.artifacts.digest_of("uki")?,
+        };
+        let epoch = self.options.epoch;
+        let mut esp = Tree::new(epoch);
+        let file = |content: Content| Node::new(NodeKind::File(content), Meta::new(0o644, epoch));
+        let dir = |entries: formats::tree::Dir| {
+            Node::new(NodeKind::Dir(entries), Meta::new(0o755, epoch))
+        };
+        let mut efi_boot = formats::tree::Dir::new();
+        efi_boot.insert(boot.loader_name.as_bytes().to_vec(), file(boot.systemd_boot.clone()));
+        let mut efi_linux = formats::tree::Dir::new();
+        efi_linux.insert(b"linuxkit.efi".to_vec(), file(uki));
+        let mut efi = formats::tree::Dir::new();
+        efi.insert(b"BOOT".to_vec(), dir(efi_boot));
+        efi.insert(b"Linux".to_vec(), dir(efi_linux));
+        let mut loader = formats::tree::Dir::new();
+        loader
+            .insert(b"loader.conf".to_vec(), file(Content::Inline(Arc::from(&b"timeout 0\n"[..]))));
+        esp.root.insert(b"EFI".to_vec(), dir(efi));
+        esp.root.insert(b"loader".to_vec(), dir(loader));
+
+        let disk_guid = gpt::Guid::derive(&seed, "raw-efi disk");
+        let esp_guid = gpt::Guid::derive(&seed, "raw-efi ESP");
+        let mut fat_options = fat::FatOptions {
+            size_bytes: None,
+            fat_type: Some(fat::FatType::Fat32),
+            cluster_size_bytes: None,
+            volume_id: fat::VolumeId::FromSeed(seed.clone()),
+            volume_label: fat::VolumeLabel::NO_NAME,
+            hidden_sectors: 2048,
+            epoch,
+            oem_name: *b"kit     ",
+        };
+        let gpt_options = |disk_size| gpt::GptOptions {
+            sector_size: gpt::SectorSize::Bytes512,
+            disk_size,
+            disk_guid,
+            mbr: gpt::MbrOptions::protective(),
+        };
+        let esp_spec = |size| gpt::PartitionSpec {
+            name: "EFI System".to_owned(),
+            type_guid: gpt::Guid::EFI_SYSTEM,
+            partition_guid: esp_guid,
+            size,
+            attributes: gpt::entry::ATTR_LEGACY_BIOS_BOOTABLE,
+        };
+        let fail = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
+        let layout = match &self.options.size_limit {
+            Some(size) => {
+                // The disk is --size; the ESP fills it.
+                let layout = gpt::plan(
+                    &gpt_options(gpt::DiskSize::Bytes(size.bytes)),
+                    &[esp_spec(gpt::PartitionSize::Fill)],
+                )
+                .map_err(|e| fail(&e))?;
+                let slot = layout.partitions[0].size_bytes(&layout);
+                let needed = fat::required_size(&esp, &fat_options).map_err(|e| fail(&e))?;
+                if needed > slot {
+                    return Err(io::Error::other(format!(
+                        "the EFI System Partition needs {needed} bytes, the disk of --size {} \
+                         ({} bytes) leaves {slot} for it",
+                        size.text, size.bytes
+                    )));
+                }
+                fat_options.size_bytes = Some(slot);
+                layout
+            }
+            None => {
+                let needed = fat::required_size(&esp, &fat_options).map_err(|e| fail(&e))?;
+                fat_options.size_bytes = Some(needed.next_multiple_of(1 << 20));
+                gpt::plan(
+                    &gpt_options(gpt::DiskSize::Minimum),
+                    &[esp_spec(gpt::PartitionSize::Bytes(needed.next_multiple_of(1 << 20)))],
+                )
+                .map_err(|e| fail(&e))?
+            }
+        };
+        let esp_map = fat::extents(&esp, &fat_options).map_err(|e| fail(&e))?;
+        let disk = gpt::write(&layout, &[esp_map]).map_err(|e| fail(&e))?;
+        disk.write_to(self.artifacts, out).map_err(io::Error::other)
     }
 
     fn kernel(&self) -> io::Result<&Content> {
@@ -331,6 +468,76 @@ pub fn image_root(root: &Tree) -> Tree {
     root
 }
 
+/// The boot binaries of `--boot-image` for one architecture.
+#[derive(Debug, Clone)]
+pub struct BootFiles {
+    /// The architecture they are for.
+    pub arch: formats::uki::Arch,
+    /// The systemd EFI stub (`linuxx64.efi.stub`).
+    pub stub: Content,
+    /// systemd-boot (`systemd-bootx64.efi`).
+    pub systemd_boot: Content,
+    /// Its name on the ESP: `BOOTX64.EFI` or `BOOTAA64.EFI`.
+    pub loader_name: &'static str,
+}
+
+/// Where systemd-boot-efi puts the boot binaries; a boot image keeps Debian's layout.
+pub const EFI_DIR: &str = "usr/lib/systemd/boot/efi";
+
+impl BootFiles {
+    /// Finds the binaries for `arch` (`amd64`, `arm64`) in the boot image's tree; the error
+    /// names the image and what is missing.
+    pub fn find(tree: &Tree, image: &str, arch: &str) -> Result<BootFiles, String> {
+        let (uki_arch, suffix, loader_name) = match arch {
+            "amd64" => (formats::uki::Arch::X86_64, "x64", "BOOTX64.EFI"),
+            "arm64" => (formats::uki::Arch::Aarch64, "aa64", "BOOTAA64.EFI"),
+            other => return Err(format!("kit has no UEFI boot support for {other}")),
+        };
+        let content = |name: &str| -> Result<Content, String> {
+            let path = format!("{EFI_DIR}/{name}");
+            let mut node = tree.get(path.as_bytes());
+            if let Some(Node { kind: NodeKind::HardLink(target), .. }) = node {
+                node = tree.get(target);
+            }
+            match node {
+                Some(Node { kind: NodeKind::File(content), .. }) => Ok(content.clone()),
+                _ => Err(format!("the boot image {image} has no /{path}, needed for {arch}")),
+            }
+        };
+        let stub = content(&format!("linux{suffix}.efi.stub"))?;
+        let systemd_boot = content(&format!("systemd-boot{suffix}.efi"))?;
+        Ok(BootFiles { arch: uki_arch, stub, systemd_boot, loader_name })
+    }
+}
+
+/// The first `len` bytes of a content (fewer if it is shorter).
+fn read_head(content: &Content, source: &dyn ContentSource, len: u64) -> io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    content.open(source)?.take(len).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Refuses a kernel image built for another architecture than the boot binaries.
+fn check_kernel_arch(head: &[u8], arch: formats::uki::Arch) -> io::Result<()> {
+    let x86 = head.get(0x202..0x206) == Some(b"HdrS");
+    let arm64 = head.get(0x38..0x3c) == Some(b"ARM\x64");
+    let (ok, wanted) = match arch {
+        formats::uki::Arch::X86_64 => (x86, "an x86 bzImage"),
+        formats::uki::Arch::Aarch64 => (arm64, "an arm64 Image"),
+    };
+    if ok {
+        return Ok(());
+    }
+    let found = if x86 {
+        "an x86 bzImage"
+    } else if arm64 {
+        "an arm64 Image"
+    } else {
+        "no Linux kernel image header"
+    };
+    Err(io::Error::other(format!("the kernel is {found}, expected {wanted} for the EFI stub")))
+}
+
 /// The object name prefix of intermediate artifacts in [`Artifacts`].
 const ARTIFACT_PREFIX: &str = "kit-artifact:";
 
@@ -339,6 +546,7 @@ pub struct Artifacts<'a> {
     base: &'a dyn ContentSource,
     scratch_dir: Option<&'a Path>,
     initrd: OnceLock<Result<Arc<File>, String>>,
+    uki: OnceLock<Result<Arc<File>, String>>,
     files: std::sync::Mutex<BTreeMap<String, Arc<File>>>,
 }
 
@@ -349,6 +557,7 @@ impl<'a> Artifacts<'a> {
             base,
             scratch_dir,
             initrd: OnceLock::new(),
+            uki: OnceLock::new(),
             files: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
@@ -374,10 +583,35 @@ impl<'a> Artifacts<'a> {
         }
     }
 
+    /// The UKI, built by `build` on first use.
+    fn uki(&self, build: impl FnOnce(&mut dyn WriteSeek) -> io::Result<()>) -> io::Result<Content> {
+        let built =
+            self.uki.get_or_init(|| self.build_artifact("uki", build).map_err(|e| e.to_string()));
+        match built {
+            Ok(file) => self.content_of("uki", file),
+            Err(message) => Err(io::Error::other(message.clone())),
+        }
+    }
+
+    /// The SHA-256 of an artifact built earlier.
+    fn digest_of(&self, name: &str) -> io::Result<Vec<u8>> {
+        let object = format!("{ARTIFACT_PREFIX}{name}");
+        let file = {
+            let files =
+                self.files.lock().map_err(|_| io::Error::other("artifact lock poisoned"))?;
+            files.get(&object).cloned().ok_or_else(|| io::Error::other(format!("no {name}")))?
+        };
+        let len = file.metadata()?.len();
+        let mut hasher = Sha256::new();
+        let mut reader = FileRange { file, offset: 0, end: len };
+        io::copy(&mut reader, &mut HashingSink(&mut hasher))?;
+        Ok(hasher.finalize().to_vec())
+    }
+
     fn build_artifact(
         &self,
         name: &str,
-        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+        write: impl FnOnce(&mut dyn WriteSeek) -> io::Result<()>,
     ) -> io::Result<Arc<File>> {
         let file = match self.scratch_dir {
             Some(dir) => tempfile::tempfile_in(dir)?,
@@ -433,6 +667,20 @@ impl Read for FileRange {
         let n = self.file.read_at(&mut buf[..want], self.offset)?;
         self.offset += u64::try_from(n).unwrap_or(u64::MAX);
         Ok(n)
+    }
+}
+
+/// A writer that only hashes.
+struct HashingSink<'a>(&'a mut Sha256);
+
+impl Write for HashingSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

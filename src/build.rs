@@ -60,6 +60,11 @@ pub struct BuildRequest<'a> {
     pub locked: Option<&'a Lockfile>,
     /// `--size`: the largest a filesystem or disk image may be.
     pub size_limit: Option<artifacts::DiskSize>,
+    /// `--seed`: what identifiers inside images are derived from, instead of their content.
+    pub seed: Option<Vec<u8>>,
+    /// `--boot-image`: the image with systemd-boot and the EFI stub, for the UEFI formats;
+    /// pinned, locked and verified under the policy like every input.
+    pub boot_image: Option<crate::config::ImageRef>,
     /// How many threads may compress at once (the output does not depend on it).
     pub threads: usize,
     /// How `kernel+erofs` stores file data.
@@ -182,7 +187,26 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
     let filesystem_refs = filesystem_references(config);
     let mut images = BTreeMap::new();
     let mut reports = Vec::new();
+    let boot_written = boot_image_needed(request).map(|image| image.written.clone());
+    let mut boot_tree = None;
     for input in inputs {
+        if boot_written.as_deref() == Some(input.written.as_str()) {
+            let tree = match &input.source {
+                Resolved::Local(idx) => {
+                    merge_image(request.sources[*idx].image_source(), &input.resolved, &layers)
+                }
+                Resolved::Cache => merge_image(request.cache.layout(), &input.resolved, &layers),
+            }
+            .map_err(|e| BuildError::Merge {
+                reference: input.written.clone(),
+                source: Box::new(e),
+            })?;
+            boot_tree = Some(tree);
+            if !filesystem_refs.contains(input.written.as_str()) {
+                reports.push(input.report(request));
+                continue;
+            }
+        }
         if !filesystem_refs.contains(input.written.as_str()) {
             // Only `format: oci` volumes use it: its layers are written as stored, not merged.
             reports.push(input.report(request));
@@ -219,13 +243,28 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         epoch: request.epoch,
         initrd_gzip: formats::gzip::GzipOptions { level: 6, threads: request.threads },
         size_limit: request.size_limit.clone(),
+        seed: request.seed.clone(),
         erofs_compression: request.erofs_compression,
         squashfs_compression: request.squashfs_compression,
         squashfs_block_size: request.squashfs_block_size,
         threads: request.threads,
     };
-    let outputs = artifacts::write(&assembled, &image_map.source, &options, &files, scratch_dir)
-        .map_err(|e| BuildError::Write { path: e.path, source: e.source })?;
+    let boot = match (&boot_tree, &request.boot_image) {
+        (Some(tree), Some(image)) => Some(
+            artifacts::BootFiles::find(tree, &image.written, &request.platform.architecture)
+                .map_err(BuildError::Request)?,
+        ),
+        _ => None,
+    };
+    let outputs = artifacts::write(
+        &assembled,
+        &image_map.source,
+        &options,
+        &files,
+        scratch_dir,
+        boot.as_ref(),
+    )
+    .map_err(|e| BuildError::Write { path: e.path, source: e.source })?;
     Ok(BuildReport { images: reports, outputs })
 }
 
@@ -442,7 +481,39 @@ fn resolve_inputs(config: &Config, request: &BuildRequest<'_>) -> Result<Vec<Inp
             verified,
         });
     }
+    if let Some(image_ref) = boot_image_needed(request) {
+        let location = "--boot-image".to_owned();
+        let (resolved, source) = resolve(request, &image_ref.reference, &image_ref.written)
+            .map_err(|source| BuildError::Fetch {
+                reference: image_ref.written.clone(),
+                location: location.clone(),
+                source,
+            })?;
+        let verified =
+            verify(request, &layouts, &image_ref.reference, &image_ref.written, &resolved, &source)
+                .map_err(|source| BuildError::Verify {
+                    reference: image_ref.written.clone(),
+                    location,
+                    source: Box::new(source),
+                })?;
+        if !inputs.iter().any(|input| input.written == image_ref.written) {
+            inputs.push(Input {
+                written: image_ref.written.clone(),
+                reference: image_ref.reference.clone(),
+                resolved,
+                source,
+                verified,
+            });
+        }
+    }
     Ok(inputs)
+}
+
+/// The boot image, when a requested format needs one (or `kit lock` was given one).
+fn boot_image_needed<'r>(request: &'r BuildRequest<'_>) -> Option<&'r crate::config::ImageRef> {
+    let needed = request.formats.is_empty()
+        || request.formats.iter().any(|format| format.spec().needs_boot_image);
+    request.boot_image.as_ref().filter(|_| needed)
 }
 
 enum Resolved {
@@ -545,6 +616,15 @@ fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), Buil
     let arch = request.platform.architecture.as_str();
     if let Some(format) = request.formats.iter().find(|f| !f.supports_arch(arch)) {
         return Err(BuildError::Request(format!("the {format} format cannot be built for {arch}")));
+    }
+    if let Some(format) = request.formats.iter().find(|f| f.spec().needs_boot_image)
+        && request.boot_image.is_none()
+    {
+        return Err(BuildError::Request(format!(
+            "the {format} format needs --boot-image: an OCI image holding systemd-boot and the \
+             systemd EFI stub at usr/lib/systemd/boot/efi/ (`cargo xtask fixtures` builds one from \
+             Debian's systemd-boot-efi as kit.example/efi-boot:252)"
+        )));
     }
     let has_kernel = config.kernel.as_ref().and_then(|k| k.image.as_ref()).is_some();
     if let Some(format) = request.formats.iter().find(|f| f.spec().needs_kernel && !has_kernel) {

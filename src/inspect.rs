@@ -223,6 +223,15 @@ pub fn detect(head: &[u8]) -> Option<ArtifactKind> {
     }
 }
 
+/// The kernel release (`6.1.0-57-amd64`) from an x86 bzImage's setup header: the first word of
+/// its version string. `None` for other images.
+pub fn kernel_release(head: &[u8]) -> Option<String> {
+    kernel_summary(head)
+        .into_iter()
+        .find(|(key, _)| key == "version")
+        .and_then(|(_, version)| version.split_whitespace().next().map(str::to_owned))
+}
+
 /// Facts from a kernel image's header.
 fn kernel_summary(head: &[u8]) -> Vec<(String, String)> {
     let mut out = Vec::new();

@@ -30,6 +30,10 @@ pub enum Format {
     /// `NAME-kernel`, `NAME.iso` (the root without `boot/`, ISO 9660 with Rock Ridge and
     /// Joliet, not bootable) and `NAME-cmdline`.
     KernelIso,
+    /// `NAME.efi`: a Unified Kernel Image (kit's own format; LinuxKit has none).
+    Uki,
+    /// `NAME-efi.img`: a GPT disk whose FAT32 EFI System Partition holds systemd-boot and the UKI.
+    RawEfi,
 }
 
 /// What one output file holds. Several formats may share a product (`NAME-kernel`); it is
@@ -52,6 +56,11 @@ pub enum Product {
     Erofs,
     /// The root without `boot/` as ISO 9660.
     Iso,
+    /// The Unified Kernel Image: the EFI stub with the kernel, initrd, command line and
+    /// os-release.
+    Uki,
+    /// The GPT disk with the EFI System Partition.
+    RawEfi,
 }
 
 /// One file of a format: LinuxKit's suffix after `NAME` and what it holds.
@@ -87,6 +96,8 @@ pub struct FormatSpec {
     pub streamable: bool,
     /// The architectures it supports.
     pub arches: Arches,
+    /// True when it needs the boot binaries of `--boot-image` (systemd-boot, the EFI stub).
+    pub needs_boot_image: bool,
     /// One line for `--help`.
     pub about: &'static str,
 }
@@ -107,6 +118,7 @@ pub const FORMATS: &[FormatSpec] = &[
         needs_kernel: false,
         streamable: true,
         arches: Arches::Any,
+        needs_boot_image: false,
         about: "the root filesystem as a tar",
     },
     FormatSpec {
@@ -116,6 +128,7 @@ pub const FORMATS: &[FormatSpec] = &[
         needs_kernel: true,
         streamable: false,
         arches: Arches::Any,
+        needs_boot_image: false,
         about: "kernel, initramfs and command line",
     },
     FormatSpec {
@@ -125,6 +138,7 @@ pub const FORMATS: &[FormatSpec] = &[
         needs_kernel: true,
         streamable: false,
         arches: Arches::Any,
+        needs_boot_image: false,
         about: "kernel, initramfs and command line in one tar",
     },
     FormatSpec {
@@ -134,6 +148,7 @@ pub const FORMATS: &[FormatSpec] = &[
         needs_kernel: true,
         streamable: false,
         arches: Arches::Any,
+        needs_boot_image: false,
         about: "kernel, command line and the root as squashfs (boot with root=)",
     },
     FormatSpec {
@@ -143,6 +158,7 @@ pub const FORMATS: &[FormatSpec] = &[
         needs_kernel: true,
         streamable: false,
         arches: Arches::Any,
+        needs_boot_image: false,
         about: "kernel, command line and the root as EROFS (boot with root=)",
     },
     FormatSpec {
@@ -152,7 +168,28 @@ pub const FORMATS: &[FormatSpec] = &[
         needs_kernel: true,
         streamable: false,
         arches: Arches::Any,
+        needs_boot_image: false,
         about: "kernel, command line and the root as a plain ISO 9660 image",
+    },
+    FormatSpec {
+        format: Format::Uki,
+        name: "uki",
+        files: &[file(".efi", Product::Uki)],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Only(&["amd64", "arm64"]),
+        needs_boot_image: true,
+        about: "a Unified Kernel Image: the EFI stub with kernel, initrd and command line",
+    },
+    FormatSpec {
+        format: Format::RawEfi,
+        name: "raw-efi",
+        files: &[file("-efi.img", Product::RawEfi)],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Only(&["amd64", "arm64"]),
+        needs_boot_image: true,
+        about: "a GPT disk booting the UKI with systemd-boot from a FAT32 EFI System Partition",
     },
 ];
 
@@ -163,7 +200,6 @@ pub const NOT_YET: &[&str] = &[
     "iso-efi",
     "iso-efi-initrd",
     "raw-bios",
-    "raw-efi",
     "qcow2-bios",
     "qcow2-efi",
     "gcp",
@@ -374,6 +410,8 @@ mod tests {
             Format::KernelSquashfs,
             Format::KernelErofs,
             Format::KernelIso,
+            Format::Uki,
+            Format::RawEfi,
         ];
         for format in all {
             assert_eq!(FORMATS.iter().filter(|spec| spec.format == format).count(), 1);

@@ -136,6 +136,16 @@ pub enum RunError {
         /// The second one.
         second: PathBuf,
     },
+    /// The UEFI firmware could not be prepared.
+    #[error(
+        "preparing the UEFI firmware {path} (Debian: apt-get install ovmf, or qemu-efi-aarch64 for arm64)"
+    )]
+    Firmware {
+        /// The firmware file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
     /// The command line file could not be read.
     #[error("reading the kernel command line {path}")]
     ReadCmdline {
@@ -425,6 +435,93 @@ pub fn run_qemu(
         ),
         None => None,
     };
+    // Kept until QEMU has exited: the firmware's private variable store.
+    let mut _vars = None;
+    let (program, args) = match uefi_disk(&options.artifacts) {
+        Some(disk) => {
+            let (firmware_code, firmware_vars) = firmware_paths(options.arch);
+            let vars = tempfile::NamedTempFile::new()
+                .and_then(|vars| std::fs::copy(&firmware_vars, vars.path()).map(|_| vars))
+                .map_err(|source| RunError::Firmware { path: firmware_vars.clone(), source })?;
+            let command = uefi_disk_command(options, &disk, &firmware_code, vars.path());
+            _vars = Some(vars);
+            command
+        }
+        None => kernel_command(options)?,
+    };
+    run_command(options, pattern, &program, &args, events)
+}
+
+/// A UEFI disk image among `artifacts` (`NAME-efi.img`, from `raw-efi`), booted with firmware.
+pub fn uefi_disk(artifacts: &[PathBuf]) -> Option<PathBuf> {
+    match artifacts {
+        [single] if name_of(single).ends_with("-efi.img") => Some(single.clone()),
+        [prefix] if !prefix.is_dir() && !with_suffix(prefix, "-kernel").is_file() => {
+            existing(with_suffix(prefix, "-efi.img"))
+        }
+        _ => None,
+    }
+}
+
+/// The UEFI firmware code and the variable store template for `arch` (Debian's ovmf and
+/// qemu-efi-aarch64 packages).
+pub fn firmware_paths(arch: QemuArch) -> (PathBuf, PathBuf) {
+    match arch {
+        QemuArch::X86_64 => (
+            PathBuf::from("/usr/share/OVMF/OVMF_CODE_4M.fd"),
+            PathBuf::from("/usr/share/OVMF/OVMF_VARS_4M.fd"),
+        ),
+        QemuArch::Aarch64 => (
+            PathBuf::from("/usr/share/AAVMF/AAVMF_CODE.fd"),
+            PathBuf::from("/usr/share/AAVMF/AAVMF_VARS.fd"),
+        ),
+    }
+}
+
+/// QEMU booting a UEFI disk: the firmware in pflash (code read-only, a private copy of the
+/// variables), the disk as a virtio drive that the guest cannot change (`snapshot=on`).
+pub fn uefi_disk_command(
+    options: &QemuOptions,
+    disk: &Path,
+    firmware_code: &Path,
+    firmware_vars: &Path,
+) -> (PathBuf, Vec<OsString>) {
+    let program = options.qemu.clone().unwrap_or_else(|| PathBuf::from(options.arch.qemu_binary()));
+    let machine: &[&str] = match options.arch {
+        QemuArch::X86_64 => &["-machine", "q35"],
+        QemuArch::Aarch64 => &["-machine", "virt", "-cpu", "max"],
+    };
+    let mut args: Vec<OsString> = machine.iter().map(OsString::from).collect();
+    for arg in ["-accel", &options.accel, "-nographic", "-no-reboot", "-net", "none"] {
+        args.push(OsString::from(arg));
+    }
+    args.push(OsString::from("-m"));
+    args.push(OsString::from(options.memory_mib.to_string()));
+    args.push(OsString::from("-smp"));
+    args.push(OsString::from(options.cpus.to_string()));
+    let mut pflash = |unit: u32, readonly: bool, path: &Path| {
+        let mut drive = OsString::from(format!("if=pflash,format=raw,unit={unit},"));
+        if readonly {
+            drive.push("readonly=on,");
+        }
+        drive.push("file=");
+        drive.push(escape_drive_path(path));
+        args.push(OsString::from("-drive"));
+        args.push(drive);
+    };
+    pflash(0, true, firmware_code);
+    pflash(1, false, firmware_vars);
+    let mut drive = OsString::from("file=");
+    drive.push(escape_drive_path(disk));
+    drive.push(",format=raw,if=virtio,snapshot=on");
+    args.push(OsString::from("-drive"));
+    args.push(drive);
+    args.extend(options.extra_args.iter().map(OsString::from));
+    (program, args)
+}
+
+/// The QEMU command for a kernel boot (kernel, initrd, command line, root disk).
+fn kernel_command(options: &QemuOptions) -> Result<(PathBuf, Vec<OsString>), RunError> {
     let boot = resolve_kernel_boot(&options.artifacts)?;
     let mut cmdline = match &boot.cmdline {
         Some(path) => std::fs::read_to_string(path)
@@ -440,11 +537,21 @@ pub fn run_qemu(
         cmdline.push_str(extra);
     }
     let cmdline = root_disk_cmdline(&cmdline, &boot);
-    let (program, args) = qemu_command(options, &boot, &cmdline);
+    Ok(qemu_command(options, &boot, &cmdline))
+}
 
+/// Runs QEMU and watches its console.
+fn run_command(
+    options: &QemuOptions,
+    pattern: Option<regex::Regex>,
+    program: &Path,
+    args: &[OsString],
+    events: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, RunError> {
+    let program = program.to_path_buf();
     let started = Instant::now();
     let mut child = Command::new(&program)
-        .args(&args)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

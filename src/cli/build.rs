@@ -40,10 +40,16 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
 
-    /// The largest a filesystem image may be (squashfs, EROFS, ISO), as LinuxKit spells sizes:
-    /// a number of GiB, or with an M (MiB) or G (GiB) suffix. A larger image fails the build.
+    /// The size of disk images (raw-efi: the ESP fills it) and the largest a filesystem image
+    /// may be (squashfs, EROFS, ISO), as LinuxKit spells sizes: a number of GiB, or with an M
+    /// (MiB) or G (GiB) suffix. Content that does not fit fails the build.
     #[arg(long, value_name = "SIZE")]
     size: Option<kit::artifacts::DiskSize>,
+
+    /// What disk, partition and volume identifiers (GPT GUIDs, FAT volume id) are derived from.
+    /// Default: the image's own content, so the same inputs give the same identifiers.
+    #[arg(long, value_name = "TEXT")]
+    seed: Option<String>,
 
     /// kernel+squashfs's compressor: gzip (level 9, as mksquashfs and LinuxKit), xz, zstd or
     /// lz4. The kernel needs the matching CONFIG_SQUASHFS_<NAME>.
@@ -150,6 +156,12 @@ pub struct InputArgs {
     /// Print, for every image, which rule and signature verified it.
     #[arg(long)]
     explain: bool,
+
+    /// The image holding systemd-boot and the systemd EFI stub at usr/lib/systemd/boot/efi/
+    /// (as Debian's systemd-boot-efi installs them), for uki and raw-efi. Resolved, locked and
+    /// signature-checked under --policy like every image.
+    #[arg(long, value_name = "IMAGE")]
+    boot_image: Option<String>,
 
     /// LinuxKit configuration files, merged in order (`-` reads standard input).
     #[arg(required = true, value_name = "CONFIG")]
@@ -258,6 +270,8 @@ impl Session {
             now: self.now,
             locked: None,
             size_limit: None,
+            seed: None,
+            boot_image: None,
             threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             erofs_compression: formats::erofs::Compression::None,
             squashfs_compression: formats::squashfs::Compression::Gzip { level: 9 },
@@ -321,6 +335,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let mut request = session.request(sources, formats, destination, name, epoch);
     request.locked = lockfile.as_ref();
     request.size_limit = args.size.clone();
+    request.seed = args.seed.as_ref().map(|seed| seed.as_bytes().to_vec());
+    request.boot_image = boot_image(args.inputs.boot_image.as_deref()).map_err(Failure::Usage)?;
     request.squashfs_compression = match args.squashfs_compression.as_str() {
         "xz" => formats::squashfs::Compression::Xz { preset: 6 },
         "zstd" => formats::squashfs::Compression::Zstd,
@@ -370,13 +386,22 @@ fn squashfs_block_size(text: &str) -> anyhow::Result<formats::squashfs::BlockSiz
         .map_err(|e| anyhow!("--squashfs-block-size {text}: {e}"))
 }
 
+/// `--boot-image`, parsed as an image reference.
+fn boot_image(written: Option<&str>) -> anyhow::Result<Option<kit::config::ImageRef>> {
+    let Some(written) = written else { return Ok(None) };
+    let reference: kit::reference::Reference =
+        written.parse().map_err(|e| anyhow!("--boot-image {written}: {e}"))?;
+    Ok(Some(kit::config::ImageRef { written: written.to_owned(), reference }))
+}
+
 /// Runs `kit lock`.
 pub fn run_lock(args: &LockArgs) -> Result<(), Failure> {
     let name = args.name.clone().unwrap_or_else(|| default_name(&args.inputs.configs[0]));
     let path = args.lock.clone().unwrap_or_else(|| PathBuf::from(format!("{name}.lock")));
     let mut session = Session::open(&args.inputs)?;
     let sources = std::mem::take(&mut session.sources);
-    let request = session.request(sources, vec![Format::Tar], Destination::Stdout, name, 0);
+    let mut request = session.request(sources, Vec::new(), Destination::Stdout, name, 0);
+    request.boot_image = boot_image(args.inputs.boot_image.as_deref()).map_err(Failure::Usage)?;
     let (lockfile, images) = kit::build::lock(&session.config, &request)
         .map_err(|error| build_failure(error, "lock"))?;
     print_verification(&images, &args.inputs);

@@ -40,7 +40,7 @@ enum Command {
     /// Images come from --source layouts and archives first, then the cache, then their
     /// registries. The outputs are written next to each other in --dir with LinuxKit's names,
     /// each to a temporary file that is renamed into place once complete.
-    Build(build::Args),
+    Build(Box<build::Args>),
 
     /// Pin every image of the configuration, verified, in a lockfile (NAME.lock).
     ///
