@@ -29,6 +29,10 @@ pub enum ArtifactKind {
     Iso,
     /// A Linux kernel image (x86 bzImage or arm64/riscv64 Image).
     Kernel,
+    /// A PE/COFF (EFI) executable: a UKI, systemd-boot or an EFI stub.
+    Efi,
+    /// A disk with a GUID Partition Table; FAT partitions (the ESP) are listed as `/pN/...`.
+    GptDisk,
 }
 
 impl ArtifactKind {
@@ -41,6 +45,8 @@ impl ArtifactKind {
             ArtifactKind::Erofs => "erofs",
             ArtifactKind::Iso => "iso9660",
             ArtifactKind::Kernel => "kernel",
+            ArtifactKind::Efi => "efi",
+            ArtifactKind::GptDisk => "gpt-disk",
         }
     }
 }
@@ -109,7 +115,7 @@ pub enum InspectError {
     },
     /// Its kind is not one kit reads.
     #[error(
-        "{}: not an artifact kit reads (tar, initrd, squashfs, EROFS, ISO 9660, kernel)",
+        "{}: not an artifact kit reads (tar, initrd, squashfs, EROFS, ISO 9660, GPT disk, EFI executable, kernel)",
         path.display()
     )]
     Unknown {
@@ -172,6 +178,18 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
             summary.extend(kernel_summary(&head));
             None
         }
+        ArtifactKind::Efi => {
+            let mut reader = BufReader::new(file);
+            summary = formats::uki::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
+            None
+        }
+        ArtifactKind::GptDisk => {
+            let mut reader = BufReader::new(file);
+            summary = formats::gpt::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
+            reader.seek(SeekFrom::Start(0)).map_err(read_err)?;
+            let disk = formats::gpt::read(&mut reader).map_err(|e| malformed(Box::new(e)))?;
+            Some(partition_trees(&mut reader, &disk))
+        }
         ArtifactKind::Erofs => {
             let mut reader = BufReader::new(file);
             summary = formats::erofs::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
@@ -216,8 +234,13 @@ pub fn detect(head: &[u8]) -> Option<ArtifactKind> {
         Some(ArtifactKind::Tar)
     } else if at(0, b"07070") || at(0, &[0x1f, 0x8b]) {
         Some(ArtifactKind::Initrd)
+    } else if at(512, b"EFI PART") || at(4096, b"EFI PART") {
+        Some(ArtifactKind::GptDisk)
     } else if at(0x202, b"HdrS") || at(0x38, b"ARM\x64") || at(0x30, b"RISCV\0\0\0") {
+        // An x86 bzImage is also a PE (its EFI stub): the kernel header wins.
         Some(ArtifactKind::Kernel)
+    } else if at(0, b"MZ") && is_pe(head) {
+        Some(ArtifactKind::Efi)
     } else {
         None
     }
@@ -230,6 +253,65 @@ pub fn kernel_release(head: &[u8]) -> Option<String> {
         .into_iter()
         .find(|(key, _)| key == "version")
         .and_then(|(_, version)| version.split_whitespace().next().map(str::to_owned))
+}
+
+/// True when the `MZ` header's `e_lfanew` points at a `PE\0\0` signature within `head`.
+fn is_pe(head: &[u8]) -> bool {
+    let Some(offset) = head.get(0x3c..0x40) else { return false };
+    let offset = u32::from_le_bytes([offset[0], offset[1], offset[2], offset[3]]);
+    let Ok(offset) = usize::try_from(offset) else { return false };
+    head.get(offset..offset.saturating_add(4)) == Some(b"PE\0\0")
+}
+
+/// The files of every FAT partition of a GPT disk, as one tree: partition N's root is `/pN`.
+/// Partitions that are not FAT are listed in the summary only.
+fn partition_trees(reader: &mut BufReader<File>, disk: &formats::gpt::Disk) -> Tree {
+    let mut tree = Tree::new(0);
+    for partition in &disk.partitions {
+        let start = partition.entry.starting_lba.saturating_mul(disk.sector_bytes);
+        let end = partition.entry.ending_lba.saturating_add(1).saturating_mul(disk.sector_bytes);
+        let mut window =
+            Window { inner: &mut *reader, start, len: end.saturating_sub(start), pos: 0 };
+        if let Ok(fat) = formats::fat::read(&mut window) {
+            let node = formats::tree::Node::new(NodeKind::Dir(fat.root), fat.root_meta);
+            tree.root.insert(format!("p{}", partition.number).into_bytes(), node);
+        }
+    }
+    tree
+}
+
+/// A byte range of a file, read as if it were a file of its own.
+struct Window<'a, R: Read + Seek> {
+    inner: &'a mut R,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<R: Read + Seek> Read for Window<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        self.inner.seek(SeekFrom::Start(self.start + self.pos))?;
+        let n = self.inner.read(&mut buf[..want])?;
+        self.pos += u64::try_from(n).unwrap_or(0);
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for Window<'_, R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(offset) => Some(offset),
+            SeekFrom::End(delta) => self.len.checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.pos.checked_add_signed(delta),
+        };
+        self.pos = target.ok_or_else(|| io::Error::other("seek before the partition's start"))?;
+        Ok(self.pos)
+    }
 }
 
 /// Facts from a kernel image's header.
