@@ -19,10 +19,12 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Target {
-    /// Boot kernel+initrd artifacts in QEMU, with the serial console on standard output.
+    /// Boot artifacts in QEMU, with the serial console on standard output.
     ///
     /// ARTIFACT is a name prefix (out/hello for out/hello-kernel, out/hello-initrd.img and
-    /// out/hello-cmdline), a directory holding one NAME-kernel, or the files themselves.
+    /// out/hello-cmdline), a directory holding one NAME-kernel, or the files themselves. A
+    /// NAME-squashfs.img or NAME-erofs.img becomes a read-only virtio disk with root=/dev/vda;
+    /// a NAME-efi.img (raw-efi) boots under UEFI firmware (OVMF, or AAVMF for arm64).
     Qemu(QemuArgs),
 }
 

@@ -1,7 +1,8 @@
 //! `cargo xtask example` and `cargo xtask boot`: the README's example system, for humans.
 //!
 //! `example` builds the fixture images (`cargo xtask fixtures`) and then `examples/hello.yml`
-//! with kit into `out/`: `hello-kernel`, `hello-initrd.img`, `hello-cmdline` and `hello.tar`.
+//! with kit into `out/`: `hello-kernel`, `hello-initrd.img`, `hello-cmdline`, `hello.tar` and
+//! `hello-efi.img` (a UEFI disk: systemd-boot and a UKI on a FAT32 ESP in a GPT disk).
 //! `boot` does the same and boots it with `kit run qemu`, showing the console, until the
 //! onboot container's marker appears.
 
@@ -57,7 +58,9 @@ fn build_example(root: &Path) -> Result<()> {
             &fixtures.join("example-policy.yaml").to_string_lossy(),
             "--explain",
             "--format",
-            "kernel+initrd,tar",
+            "kernel+initrd,tar,raw-efi",
+            "--boot-image",
+            "kit.example/efi-boot:252",
             "--dir",
             "out",
             "examples/hello.yml",
@@ -67,9 +70,11 @@ fn build_example(root: &Path) -> Result<()> {
         bail!("kit build examples/hello.yml failed ({status})");
     }
     eprintln!(
-        "xtask: built out/hello-kernel, out/hello-initrd.img, out/hello-cmdline and out/hello.tar"
+        "xtask: built out/hello-kernel, out/hello-initrd.img, out/hello-cmdline, out/hello.tar \
+         and out/hello-efi.img"
     );
     eprintln!("xtask: boot it with: cargo run -- run qemu --mem 512 out/hello");
+    eprintln!("xtask: or its UEFI disk: cargo run -- run qemu --mem 512 out/hello-efi.img");
     Ok(())
 }
 
