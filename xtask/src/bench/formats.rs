@@ -114,7 +114,7 @@ pub fn run(root: &Path) -> Result<()> {
             references: vec![reference(
                 "mkfs.erofs",
                 "mkfs.erofs",
-                &["-q", "{out}", "{tree}"],
+                &["--quiet", "{out}", "{tree}"],
                 work.join("ref.erofs"),
             )],
         },
