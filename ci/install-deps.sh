@@ -38,7 +38,7 @@ packages=(
   "${qemu[@]}" ovmf
   # checkers for the writers
   cpio libarchive-tools squashfs-tools erofs-utils genisoimage dosfstools mtools gdisk fdisk xorriso
-  binutils sbsigntool
+  binutils sbsigntool zstd lz4 xz-utils
   # fixtures: static busybox for the example images (apt-get download fetches the rest)
   busybox-static
   # registry, OCI tools and container runtime

@@ -38,8 +38,8 @@ pub enum Destination {
 pub struct OutputOptions {
     /// Time of generated entries and of image headers (seconds since the Unix epoch).
     pub epoch: i64,
-    /// gzip level and threads of the initrd.
-    pub initrd_gzip: formats::gzip::GzipOptions,
+    /// How the initrd's root archive is compressed.
+    pub initrd_compression: formats::initrd::InitrdCompression,
     /// `--size`: the largest a filesystem or disk image may be.
     pub size_limit: Option<DiskSize>,
     /// How `kernel+erofs` stores file data.
@@ -572,7 +572,8 @@ impl<'a> Artifacts<'a> {
                 }
                 let cpio = formats::cpio::CpioOptions { root_entry: false };
                 let root = initrd_root(&assembled.root);
-                formats::cpio::write_gzip(&root, self, &cpio, options.initrd_gzip, out)
+                let compression = options.initrd_compression;
+                formats::initrd::write(&root, self, &cpio, compression, options.threads, out)
                     .map_err(io::Error::other)
             })
             .map_err(|e| e.to_string())

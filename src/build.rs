@@ -69,6 +69,8 @@ pub struct BuildRequest<'a> {
     pub threads: usize,
     /// How `kernel+erofs` stores file data.
     pub erofs_compression: formats::erofs::Compression,
+    /// How the initrd's root archive is compressed.
+    pub initrd_compression: formats::initrd::InitrdCompression,
     /// `kernel+squashfs`'s compressor.
     pub squashfs_compression: formats::squashfs::Compression,
     /// `kernel+squashfs`'s block size.
@@ -241,7 +243,7 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
     };
     let options = OutputOptions {
         epoch: request.epoch,
-        initrd_gzip: formats::gzip::GzipOptions { level: 6, threads: request.threads },
+        initrd_compression: request.initrd_compression,
         size_limit: request.size_limit.clone(),
         seed: request.seed.clone(),
         erofs_compression: request.erofs_compression,

@@ -232,7 +232,13 @@ pub fn detect(head: &[u8]) -> Option<ArtifactKind> {
         Some(ArtifactKind::Iso)
     } else if at(257, b"ustar") {
         Some(ArtifactKind::Tar)
-    } else if at(0, b"07070") || at(0, &[0x1f, 0x8b]) {
+    } else if at(0, b"07070")
+        || at(0, &[0x1f, 0x8b])
+        || at(0, &[0x28, 0xb5, 0x2f, 0xfd])
+        || at(0, &[0xfd, b'7', b'z', b'X', b'Z', 0x00])
+        || at(0, &[0x02, 0x21, 0x4c, 0x18])
+    {
+        // newc, or a gzip, zstd, xz or lz4 (legacy) stream: an initrd's first segment.
         Some(ArtifactKind::Initrd)
     } else if at(512, b"EFI PART") || at(4096, b"EFI PART") {
         Some(ArtifactKind::GptDisk)

@@ -413,3 +413,77 @@ fn names_an_image_cannot_hold_fail_with_the_path_and_the_limit() {
         .collect();
     assert!(left.is_empty(), "a failed build left {left:?}");
 }
+
+#[test]
+fn initrd_compressions_decode_with_their_tools_and_boot() {
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    let plain_dir = tempfile::tempdir().unwrap();
+    let output =
+        build(&fixtures, plain_dir.path(), "kernel+initrd", &[], &["--initrd-compression", "none"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let plain = fs::read(plain_dir.path().join("hello-initrd.img")).unwrap();
+    assert!(plain.starts_with(b"070701"), "an uncompressed newc archive");
+    // Each tool checks the stream it knows and gives back exactly the plain archive.
+    for (compression, tool, args) in [
+        ("zstd", "zstd", &["-d", "-c"][..]),
+        ("xz", "xz", &["-d", "-c"][..]),
+        ("lz4", "lz4", &["-d", "-c"][..]),
+        ("gzip", "gzip", &["-d", "-c"][..]),
+    ] {
+        let Some(tool) = support::require_tool(tool) else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let output = build(
+            &fixtures,
+            dir.path(),
+            "kernel+initrd",
+            &[],
+            &["--initrd-compression", compression],
+        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let image = dir.path().join("hello-initrd.img");
+        let decoded = Command::new(&tool).args(args).arg(&image).output().unwrap();
+        assert!(
+            decoded.status.success(),
+            "{compression}: {}",
+            String::from_utf8_lossy(&decoded.stderr)
+        );
+        assert_eq!(decoded.stdout, plain, "{compression}: the tool decodes another archive");
+        let inspect = Command::new(env!("CARGO_BIN_EXE_kit"))
+            .args(["inspect", "--json", s(&image)])
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        let segment = json["summary"]["segment 0"].as_str().unwrap().to_owned();
+        assert!(segment.starts_with(&format!("{compression} at byte 0")), "{segment}");
+        assert!(segment.ends_with(&format!("{} uncompressed", plain.len())), "{segment}");
+    }
+    // xz's checks are CRC-32, which the kernel's decoder requires.
+    let xz_dir = tempfile::tempdir().unwrap();
+    let output =
+        build(&fixtures, xz_dir.path(), "kernel+initrd", &[], &["--initrd-compression", "xz"]);
+    assert!(output.status.success());
+    if let Some(xz) = support::require_tool("xz") {
+        let list = Command::new(xz)
+            .args(["--robot", "-lvv"])
+            .arg(xz_dir.path().join("hello-initrd.img"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&list.stdout);
+        assert!(text.lines().any(|l| l.starts_with("stream") && l.contains("CRC32")), "{text}");
+    }
+
+    // The kernel unpacks a zstd initrd (Debian's 6.1 has CONFIG_RD_ZSTD=y) and boots it.
+    let Some(()) = support::require_slow_tests("a QEMU boot of about 10-30 s") else { return };
+    let Some(qemu) = support::require_tool("qemu-system-x86_64") else { return };
+    let zstd_dir = tempfile::tempdir().unwrap();
+    let output =
+        build(&fixtures, zstd_dir.path(), "kernel+initrd", &[], &["--initrd-compression", "zstd"]);
+    assert!(output.status.success());
+    let mut options = kit::run::QemuOptions::new(vec![zstd_dir.path().join("hello")]);
+    options.qemu = Some(qemu);
+    options.memory_mib = 512;
+    options.timeout = Some(std::time::Duration::from_secs(240));
+    options.expect = Some("kit: hello from onboot".to_owned());
+    let outcome = kit::run::run_qemu(&options, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(outcome, kit::run::RunOutcome::Matched { .. }), "{outcome:?}");
+}

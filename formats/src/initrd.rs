@@ -7,16 +7,237 @@
 //! uncompressed microcode archive followed by a gzip'd root archive.
 //!
 //! [`segments`] lists the segments with their offsets and sizes; [`read`] unpacks them all into
-//! one tree. gzip is decoded here; other compressions the kernel knows (zstd, xz, lzma, lz4,
-//! bzip2, lzo) are recognized and named, and reading them is an error.
+//! one tree. gzip, zstd, xz and lz4 (legacy frames) are decoded here; the other compressions
+//! the kernel knows (lzma, bzip2, lzo) are recognized and named, and reading them is an error.
+//!
+//! [`write`] writes a tree as one newc segment compressed as [`InitrdCompression`] says, each
+//! in the form the kernel's decompressor reads (`CONFIG_RD_<NAME>`): one gzip member (in
+//! parallel, see [`crate::gzip`]), one zstd frame (ruzstd's only level, about zstd -1), an xz
+//! stream with CRC-32 checks (the kernel's xz decoder needs CRC-32 or none), or an lz4 legacy
+//! frame (magic `0x184C2102`, 8 MiB blocks, no end mark: it must be the last segment).
 
-use std::io::Read;
+use std::io::{self, Read, Write};
+use std::sync::mpsc;
 
 use flate2::bufread::GzDecoder;
 
 use crate::cpio;
 use crate::extract::TreeBuilder;
-use crate::tree::{Node, NodeKind, Tree};
+use crate::gzip::GzipOptions;
+use crate::tree::{ContentSource, Node, NodeKind, Tree};
+
+/// How [`write`] compresses the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitrdCompression {
+    /// A plain newc archive (`CONFIG_BLK_DEV_INITRD` alone).
+    None,
+    /// gzip at `level` (0-9), in parallel blocks (`CONFIG_RD_GZIP`).
+    Gzip {
+        /// Compression level.
+        level: u32,
+    },
+    /// One zstd frame (`CONFIG_RD_ZSTD`).
+    Zstd,
+    /// xz at `preset` (0-9) with CRC-32 checks (`CONFIG_RD_XZ`).
+    Xz {
+        /// The xz preset.
+        preset: u32,
+    },
+    /// An lz4 legacy frame (`CONFIG_RD_LZ4`).
+    Lz4,
+}
+
+/// The lz4 legacy frame's magic number and block size (the kernel's `unlz4` reads blocks of
+/// up to 8 MiB).
+const LZ4_LEGACY_MAGIC: u32 = 0x184C_2102;
+const LZ4_LEGACY_BLOCK: usize = 8 << 20;
+
+/// Writes `tree` as one newc archive compressed as `compression` says; `threads` bounds the
+/// parallel gzip (and does not change the bytes).
+pub fn write(
+    tree: &Tree,
+    source: &dyn ContentSource,
+    options: &cpio::CpioOptions,
+    compression: InitrdCompression,
+    threads: usize,
+    out: &mut dyn Write,
+) -> Result<(), cpio::Error> {
+    let stream_err = |what: &str, source| cpio::Error::Write { path: what.to_owned(), source };
+    match compression {
+        InitrdCompression::None => cpio::write(tree, source, options, out),
+        InitrdCompression::Gzip { level } => {
+            cpio::write_gzip(tree, source, options, GzipOptions { level, threads }, out)
+        }
+        InitrdCompression::Xz { preset } => {
+            let mut xz_options = lzma_rust2::XzOptions::with_preset(preset.min(9));
+            xz_options.set_check_sum_type(lzma_rust2::CheckType::Crc32);
+            let mut writer = lzma_rust2::XzWriter::new(out, xz_options)
+                .map_err(|e| stream_err("xz header", e))?;
+            cpio::write(tree, source, options, &mut writer)?;
+            writer.finish().map(|_| ()).map_err(|e| stream_err("xz trailer", e))
+        }
+        InitrdCompression::Lz4 => {
+            let mut writer = Lz4Legacy::new(out).map_err(|e| stream_err("lz4 magic", e))?;
+            cpio::write(tree, source, options, &mut writer)?;
+            writer.finish().map_err(|e| stream_err("lz4 block", e))
+        }
+        InitrdCompression::Zstd => write_zstd(tree, source, options, out),
+    }
+}
+
+/// An lz4 legacy frame writer: the magic, then blocks of up to 8 MiB, each a little-endian
+/// length and an lz4 block.
+struct Lz4Legacy<'a> {
+    out: &'a mut dyn Write,
+    block: Vec<u8>,
+}
+
+impl<'a> Lz4Legacy<'a> {
+    fn new(out: &'a mut dyn Write) -> io::Result<Lz4Legacy<'a>> {
+        out.write_all(&LZ4_LEGACY_MAGIC.to_le_bytes())?;
+        Ok(Lz4Legacy { out, block: Vec::with_capacity(LZ4_LEGACY_BLOCK) })
+    }
+
+    fn flush_block(&mut self) -> io::Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let compressed = lz4_flex::block::compress(&self.block);
+        let len = u32::try_from(compressed.len())
+            .map_err(|_| io::Error::other("an lz4 block is larger than 4 GiB"))?;
+        self.out.write_all(&len.to_le_bytes())?;
+        self.out.write_all(&compressed)?;
+        self.block.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.flush_block()?;
+        self.out.flush()
+    }
+}
+
+impl Write for Lz4Legacy<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = (LZ4_LEGACY_BLOCK - self.block.len()).min(buf.len());
+        self.block.extend_from_slice(&buf[..n]);
+        if self.block.len() == LZ4_LEGACY_BLOCK {
+            self.flush_block()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One zstd frame of the archive. ruzstd's encoder pulls its input, so it runs on a thread fed
+/// through a bounded channel while this thread writes the archive and passes the compressed
+/// output on as it comes.
+fn write_zstd(
+    tree: &Tree,
+    source: &dyn ContentSource,
+    options: &cpio::CpioOptions,
+    out: &mut dyn Write,
+) -> Result<(), cpio::Error> {
+    let (input_tx, input_rx) = mpsc::sync_channel::<Vec<u8>>(4);
+    let (output_tx, output_rx) = mpsc::channel::<Vec<u8>>();
+    let worker = std::thread::spawn(move || {
+        let reader = ChannelReader { rx: input_rx, chunk: Vec::new(), pos: 0 };
+        let writer = ChannelWriter { tx: output_tx };
+        ruzstd::encoding::compress(reader, writer, ruzstd::encoding::CompressionLevel::Fastest);
+    });
+    let write_err = |source| cpio::Error::Write { path: "zstd frame".to_owned(), source };
+    let mut pipe = Pipe { input: Some(input_tx), output: &output_rx, out, buffer: Vec::new() };
+    cpio::write(tree, source, options, &mut pipe)?;
+    pipe.send().map_err(write_err)?;
+    pipe.input = None;
+    // The encoder ends its frame once its input is closed; pass on the rest of its output.
+    for chunk in output_rx.iter() {
+        pipe.out.write_all(&chunk).map_err(write_err)?;
+    }
+    worker.join().map_err(|_| write_err(io::Error::other("the zstd encoder panicked")))?;
+    pipe.out.flush().map_err(write_err)
+}
+
+/// The archive's side of the zstd pipe: buffers input in 1 MiB chunks, and forwards whatever
+/// compressed output is ready each time it hands a chunk over.
+struct Pipe<'a> {
+    input: Option<mpsc::SyncSender<Vec<u8>>>,
+    output: &'a mpsc::Receiver<Vec<u8>>,
+    out: &'a mut dyn Write,
+    buffer: Vec<u8>,
+}
+
+impl Pipe<'_> {
+    fn send(&mut self) -> io::Result<()> {
+        if !self.buffer.is_empty() {
+            let chunk = std::mem::take(&mut self.buffer);
+            let input = self.input.as_ref().ok_or_else(|| io::Error::other("zstd input closed"))?;
+            input.send(chunk).map_err(|_| io::Error::other("the zstd encoder stopped"))?;
+        }
+        while let Ok(chunk) = self.output.try_recv() {
+            self.out.write_all(&chunk)?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for Pipe<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        if self.buffer.len() >= 1 << 20 {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads the chunks of a channel as one stream, until the sender is dropped.
+struct ChannelReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Err(mpsc::RecvError) => return Ok(0),
+            }
+        }
+        let n = (self.chunk.len() - self.pos).min(buf.len());
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Sends everything written to it as chunks over a channel.
+struct ChannelWriter {
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tx.send(buf.to_vec()).map_err(|_| io::Error::other("zstd output closed"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// How one segment is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +407,9 @@ fn unpack_segments(data: &[u8]) -> Result<Vec<(Segment, Vec<u8>)>, Error> {
                 (len, rest[..len].to_vec())
             }
             Some(Compression::Gzip) => gunzip(rest, offset_u64)?,
+            Some(Compression::Zstd) => unzstd(rest, offset_u64)?,
+            Some(Compression::Xz) => unxz(rest, offset_u64)?,
+            Some(Compression::Lz4) => unlz4(rest, offset_u64)?,
             Some(compression) => {
                 return Err(Error::Unsupported { offset: offset_u64, compression });
             }
@@ -202,6 +426,65 @@ fn unpack_segments(data: &[u8]) -> Result<Vec<(Segment, Vec<u8>)>, Error> {
         offset += len.max(1);
     }
     Ok(out)
+}
+
+/// Decodes the zstd frame at the start of `data`: its stored length and its content.
+fn unzstd(data: &[u8], offset: u64) -> Result<(usize, Vec<u8>), Error> {
+    let mut rest = data;
+    let mut out = Vec::new();
+    {
+        let decoder = ruzstd::decoding::StreamingDecoder::new(&mut rest)
+            .map_err(|e| Error::Decompress { offset, source: io::Error::other(e.to_string()) })?;
+        decoder
+            .take(MAX_SEGMENT_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|source| Error::Decompress { offset, source })?;
+    }
+    check_limit(&out, offset)?;
+    Ok((data.len() - rest.len(), out))
+}
+
+/// Decodes the xz stream at the start of `data` (to its end: the kernel's xz decoder reads
+/// one stream and so does this).
+fn unxz(data: &[u8], offset: u64) -> Result<(usize, Vec<u8>), Error> {
+    let mut out = Vec::new();
+    let reader = lzma_rust2::XzReader::new(data, false);
+    reader
+        .take(MAX_SEGMENT_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|source| Error::Decompress { offset, source })?;
+    check_limit(&out, offset)?;
+    Ok((data.len(), out))
+}
+
+/// Decodes an lz4 legacy frame: blocks until the input ends (the legacy frame has no end
+/// mark), or a length that is the magic of a following frame.
+fn unlz4(data: &[u8], offset: u64) -> Result<(usize, Vec<u8>), Error> {
+    let bad = |what: &str| Error::Decompress { offset, source: io::Error::other(what.to_owned()) };
+    let mut out = Vec::new();
+    let mut pos = 4;
+    while let Some(len_bytes) = data.get(pos..pos + 4) {
+        let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+        if len == LZ4_LEGACY_MAGIC {
+            pos += 4;
+            continue;
+        }
+        let len = usize::try_from(len).map_err(|_| bad("lz4 block length"))?;
+        let block = data.get(pos + 4..pos + 4 + len).ok_or_else(|| bad("lz4 block cut short"))?;
+        let decoded = lz4_flex::block::decompress(block, LZ4_LEGACY_BLOCK)
+            .map_err(|e| bad(&format!("lz4 block at byte {}: {e}", pos)))?;
+        out.extend_from_slice(&decoded);
+        check_limit(&out, offset)?;
+        pos += 4 + len;
+    }
+    Ok((data.len(), out))
+}
+
+fn check_limit(out: &[u8], offset: u64) -> Result<(), Error> {
+    if u64::try_from(out.len()).unwrap_or(u64::MAX) > MAX_SEGMENT_BYTES {
+        return Err(Error::TooLarge { offset, limit: MAX_SEGMENT_BYTES });
+    }
+    Ok(())
 }
 
 /// Decodes the gzip member at the start of `data`: its stored length and its content.
@@ -282,11 +565,45 @@ mod tests {
     }
 
     #[test]
+    fn every_compression_reads_back_and_is_deterministic() {
+        let tree = tree_from_fixture(
+            "//- /init mode=0755\n#!/bin/sh\n//- /etc/motd\nkit\n//- /etc/motd2 hardlink=/etc/motd\n",
+        )
+        .unwrap();
+        let ucode = tree_from_fixture("//- /kernel/x86/microcode/AuthenticAMD.bin\nu\n").unwrap();
+        let plain = cpio::to_vec(&tree, &NoBlobs, &OPTIONS).unwrap();
+        for compression in [
+            InitrdCompression::None,
+            InitrdCompression::Gzip { level: 6 },
+            InitrdCompression::Zstd,
+            InitrdCompression::Xz { preset: 6 },
+            InitrdCompression::Lz4,
+        ] {
+            let mut data = to_vec(&ucode, &NoBlobs, &OPTIONS).unwrap();
+            let start = data.len();
+            write(&tree, &NoBlobs, &OPTIONS, compression, 2, &mut data).unwrap();
+            let mut again = to_vec(&ucode, &NoBlobs, &OPTIONS).unwrap();
+            write(&tree, &NoBlobs, &OPTIONS, compression, 1, &mut again).unwrap();
+            assert_eq!(data, again, "{compression:?}");
+            let found = segments(&data).unwrap();
+            assert_eq!(found.len(), 2, "{compression:?}");
+            assert_eq!(found[1].offset, u64::try_from(start).unwrap());
+            assert_eq!(found[1].uncompressed_len, u64::try_from(plain.len()).unwrap());
+            let back = read(&data).unwrap();
+            assert!(back.get(b"kernel/x86/microcode/AuthenticAMD.bin").is_some());
+            assert!(matches!(back.get(b"etc/motd2").map(|n| &n.kind), Some(NodeKind::HardLink(_))));
+        }
+    }
+
+    #[test]
     fn unknown_and_unsupported_segments_are_named() {
         let mut data = initrd();
-        data.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]);
+        data.extend_from_slice(b"BZh91AY&SY");
         let err = segments(&data).unwrap_err().to_string();
-        assert!(err.contains("is zstd compressed, which kit cannot read yet"), "{err}");
+        assert!(err.contains("is bzip2 compressed, which kit cannot read yet"), "{err}");
+        let mut bad_zstd = initrd();
+        bad_zstd.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]);
+        assert!(read(&bad_zstd).is_err());
         let err = read(b"\0\0\0\0junk").unwrap_err().to_string();
         assert_eq!(
             err,
