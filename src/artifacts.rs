@@ -53,6 +53,8 @@ pub struct OutputOptions {
     /// `--seed`: what disk, partition and volume identifiers are derived from, instead of the
     /// content.
     pub seed: Option<Vec<u8>>,
+    /// Where compressed initrd segments are kept for later builds (`None`: not kept).
+    pub segment_cache: Option<PathBuf>,
 }
 
 /// A size as LinuxKit's `--size` spells it: a number of GiB, or with an `M` (MiB) or `G` (GiB)
@@ -148,7 +150,7 @@ pub fn write(
     files: &[PlannedFile],
     scratch_dir: Option<&Path>,
     boot: Option<&BootFiles>,
-) -> Result<Vec<OutputReport>, WriteError> {
+) -> Result<WriteReport, WriteError> {
     let artifacts = Artifacts::new(source, scratch_dir);
     let steps = Steps { assembled, artifacts: &artifacts, options, boot };
     let mut reports = Vec::new();
@@ -182,7 +184,16 @@ pub fn write(
         let path = out.path().to_path_buf();
         out.commit().map_err(|source| WriteError { path, source })?;
     }
-    Ok(reports)
+    Ok(WriteReport { outputs: reports, segments: artifacts.segment_reports() })
+}
+
+/// What [`write`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteReport {
+    /// The files written, in plan order.
+    pub outputs: Vec<OutputReport>,
+    /// The initrd's segments, when an output needed the initrd.
+    pub segments: Vec<SegmentReport>,
 }
 
 /// Checks a filesystem or disk image against `--size`.
@@ -548,6 +559,21 @@ pub struct Artifacts<'a> {
     initrd: OnceLock<Result<Arc<File>, String>>,
     uki: OnceLock<Result<Arc<File>, String>>,
     files: std::sync::Mutex<BTreeMap<String, Arc<File>>>,
+    segments: std::sync::Mutex<Vec<SegmentReport>>,
+}
+
+/// One segment of the initrd: which part of the root it holds and whether it came from the
+/// segment cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// The part: the input's place in the configuration (`init[0]`, `onboot[1]`, `files`, …).
+    pub part: String,
+    /// The segment cache key (SHA-256 of the part's fingerprint and the options).
+    pub key: String,
+    /// True when the compressed segment was taken from the cache.
+    pub reused: bool,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 impl<'a> Artifacts<'a> {
@@ -559,6 +585,7 @@ impl<'a> Artifacts<'a> {
             initrd: OnceLock::new(),
             uki: OnceLock::new(),
             files: std::sync::Mutex::new(BTreeMap::new()),
+            segments: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -570,11 +597,11 @@ impl<'a> Artifacts<'a> {
                 if let Some(ucode) = &assembled.ucode {
                     copy_content(ucode, self, b"boot/ucode.cpio", out)?;
                 }
-                let cpio = formats::cpio::CpioOptions { root_entry: false };
                 let root = initrd_root(&assembled.root);
-                let compression = options.initrd_compression;
-                formats::initrd::write(&root, self, &cpio, compression, options.threads, out)
-                    .map_err(io::Error::other)
+                for part in formats::initrd::split(&root) {
+                    self.initrd_segment(&part, options, out)?;
+                }
+                Ok(())
             })
             .map_err(|e| e.to_string())
         });
@@ -582,6 +609,74 @@ impl<'a> Artifacts<'a> {
             Ok(file) => self.content_of("initrd", file),
             Err(message) => Err(io::Error::other(message.clone())),
         }
+    }
+
+    /// Appends one part of the initrd as a segment of its own: from the segment cache when a
+    /// segment with the same fingerprint and options was compressed before, else compressed
+    /// now (and stored there). Either way the bytes are the same.
+    fn initrd_segment(
+        &self,
+        part: &formats::initrd::Part,
+        options: &OutputOptions,
+        out: &mut dyn WriteSeek,
+    ) -> io::Result<()> {
+        let cpio = formats::cpio::CpioOptions { root_entry: false };
+        let compression = options.initrd_compression;
+        let mut hasher = Sha256::new();
+        hasher.update(b"kit initrd segment v1\n");
+        hasher.update(formats::initrd::fingerprint(&part.tree));
+        hasher.update(format!("{compression:?} {cpio:?}").as_bytes());
+        let key = hex::encode(hasher.finalize());
+        let cached = options.segment_cache.as_ref().map(|dir| dir.join(&key));
+        let reused = cached.as_ref().is_some_and(|path| path.is_file());
+        let size = match (&cached, reused) {
+            (Some(path), true) => io::copy(&mut File::open(path)?, out)?,
+            (Some(path), false) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                std::fs::create_dir_all(dir)?;
+                let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+                {
+                    let mut writer = io::BufWriter::new(temp.as_file_mut());
+                    formats::initrd::write(
+                        &part.tree,
+                        self,
+                        &cpio,
+                        compression,
+                        options.threads,
+                        &mut writer,
+                    )
+                    .map_err(io::Error::other)?;
+                    writer.flush()?;
+                }
+                temp.as_file_mut().seek(io::SeekFrom::Start(0))?;
+                let size = io::copy(temp.as_file_mut(), out)?;
+                // A complete segment only ever appears under its key (rename is atomic).
+                temp.persist(path).map_err(|e| e.error)?;
+                size
+            }
+            (None, _) => {
+                let mut counter = HashingWriter::new(&mut *out);
+                formats::initrd::write(
+                    &part.tree,
+                    self,
+                    &cpio,
+                    compression,
+                    options.threads,
+                    &mut counter,
+                )
+                .map_err(io::Error::other)?;
+                counter.finish()?.0
+            }
+        };
+        if let Ok(mut segments) = self.segments.lock() {
+            segments.push(SegmentReport { part: part.name.clone(), key, reused, size });
+        }
+        Ok(())
+    }
+
+    /// The initrd segments written so far, in order.
+    pub fn segment_reports(&self) -> Vec<SegmentReport> {
+        self.segments.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// The UKI, built by `build` on first use.

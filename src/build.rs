@@ -101,6 +101,8 @@ pub struct BuildReport {
     pub images: Vec<ImageReport>,
     /// The files written, in order, with their sizes and SHA-256 digests.
     pub outputs: Vec<OutputReport>,
+    /// The initrd's segments (one per input), and which came from the segment cache.
+    pub segments: Vec<artifacts::SegmentReport>,
 }
 
 /// One input image of a build.
@@ -246,6 +248,7 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         initrd_compression: request.initrd_compression,
         size_limit: request.size_limit.clone(),
         seed: request.seed.clone(),
+        segment_cache: Some(request.cache.initrd_segments_dir()),
         erofs_compression: request.erofs_compression,
         squashfs_compression: request.squashfs_compression,
         squashfs_block_size: request.squashfs_block_size,
@@ -267,7 +270,7 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         boot.as_ref(),
     )
     .map_err(|e| BuildError::Write { path: e.path, source: e.source })?;
-    Ok(BuildReport { images: reports, outputs })
+    Ok(BuildReport { images: reports, outputs: outputs.outputs, segments: outputs.segments })
 }
 
 /// The references (as written) whose filesystem the build needs: every image except those

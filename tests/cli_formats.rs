@@ -496,3 +496,78 @@ fn initrd_compressions_decode_with_their_tools_and_boot() {
         assert!(matches!(outcome, kit::run::RunOutcome::Matched { .. }), "{outcome:?}");
     }
 }
+
+/// The `--progress json` segment events of a build: (part, state).
+fn segment_events(stderr: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event.get("segment").is_some())
+        .map(|event| {
+            (
+                event["segment"].as_str().unwrap().to_owned(),
+                event["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn rebuilds_recompress_only_the_changed_initrd_segments() {
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    let warm = tempfile::tempdir().unwrap();
+    let json = ["--progress", "json"];
+    let initrd = |dir: &Path| fs::read(dir.join("hello-initrd.img")).unwrap();
+
+    // A cold build compresses every segment; the same build again reuses them all.
+    let first = build(&fixtures, warm.path(), "kernel+initrd", &[], &json);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let events = segment_events(&first.stderr);
+    let parts: Vec<&str> = events.iter().map(|(part, _)| part.as_str()).collect();
+    assert_eq!(parts, ["init[0]", "onboot[0]", "onboot[1]", "init[1]", "kernel"], "{events:?}");
+    assert!(events.iter().all(|(_, state)| state == "compressed"), "{events:?}");
+    let cold_bytes = initrd(warm.path());
+    let again = build(&fixtures, warm.path(), "kernel+initrd", &[], &json);
+    assert!(segment_events(&again.stderr).iter().all(|(_, state)| state == "reused"));
+    assert_eq!(initrd(warm.path()), cold_bytes, "a warm rebuild gives the same bytes");
+
+    // One more `files` entry and one more onboot container: only their segments are new, and
+    // the bytes equal a cold build of the same inputs.
+    let extra = warm.path().join("extra.yml");
+    fs::write(
+        &extra,
+        "onboot:\n  - name: extra\n    image: kit.example/busybox:1.35\n    command: [\"/bin/true\"]\n\
+         files:\n  - path: etc/motd\n    contents: \"changed\\n\"\n",
+    )
+    .unwrap();
+    let changed =
+        build(&fixtures, warm.path(), "kernel+initrd", &[], &[&json[..], &[s(&extra)]].concat());
+    assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
+    let events = segment_events(&changed.stderr);
+    let compressed: Vec<&str> =
+        events.iter().filter(|(_, state)| state == "compressed").map(|(p, _)| p.as_str()).collect();
+    assert_eq!(compressed, ["onboot[2]", "files[0]"], "{events:?}");
+    let cold = tempfile::tempdir().unwrap();
+    let cold_build = build(&fixtures, cold.path(), "kernel+initrd", &[], &[s(&extra)]);
+    assert!(cold_build.status.success());
+    assert_eq!(
+        initrd(warm.path()),
+        initrd(cold.path()),
+        "warm and cold caches give the same bytes"
+    );
+
+    // kit cache prune drops the segments; the next build compresses again, to the same bytes.
+    let prune = Command::new(env!("CARGO_BIN_EXE_kit"))
+        .args(["cache", "prune", "--cache", s(&warm.path().join("cache"))])
+        .output()
+        .unwrap();
+    assert!(prune.status.success());
+    assert!(
+        String::from_utf8_lossy(&prune.stderr).contains("7 initrd segment(s)"),
+        "{}",
+        String::from_utf8_lossy(&prune.stderr)
+    );
+    let after = build(&fixtures, warm.path(), "kernel+initrd", &[], &json);
+    assert!(segment_events(&after.stderr).iter().all(|(_, state)| state == "compressed"));
+    assert_eq!(initrd(warm.path()), cold_bytes);
+}

@@ -47,6 +47,160 @@ pub enum InitrdCompression {
     Lz4,
 }
 
+/// One part of an initrd written as a segment of its own: the nodes of one input (by their
+/// [`Origin`](crate::tree::Origin) location, such as `init[0]` or `onboot[1]`) with copies of
+/// their parent directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// The origin location the nodes share (`generated` for nodes without one).
+    pub name: String,
+    /// The nodes, under their parent directories (whose metadata is the full tree's).
+    pub tree: Tree,
+}
+
+/// Splits `tree` into [`Part`]s by origin, in the order their first node (other than a
+/// directory with entries) appears in walk order, so that unpacking the parts' archives one after another, as the kernel unpacks
+/// concatenated segments, gives `tree` back. A hard link goes with its target file (the
+/// kernel links names within one archive only); every part repeats the directories above its
+/// nodes, with the same metadata, which the kernel applies again harmlessly.
+pub fn split(tree: &Tree) -> Vec<Part> {
+    let mut order: Vec<String> = Vec::new();
+    let mut builders: std::collections::BTreeMap<String, TreeBuilder> =
+        std::collections::BTreeMap::new();
+    let part_of = |node: &Node| -> String {
+        let mut node = node;
+        if let NodeKind::HardLink(target) = &node.kind
+            && let Some(file) = tree.get(target)
+        {
+            node = file;
+        }
+        node.origin.as_ref().map_or_else(|| "generated".to_owned(), |o| o.location.clone())
+    };
+    // Links after files, so a link's target is already in its part's tree.
+    for links_pass in [false, true] {
+        let _ = tree.walk::<()>(&mut |path, node| {
+            if matches!(node.kind, NodeKind::HardLink(_)) != links_pass {
+                return Ok(());
+            }
+            // A directory with entries comes with them, as their parent, in every part that
+            // has some; only an empty one is a node of its own part.
+            if let NodeKind::Dir(entries) = &node.kind
+                && !entries.is_empty()
+            {
+                return Ok(());
+            }
+            let name = part_of(node);
+            if !order.contains(&name) {
+                order.push(name.clone());
+            }
+            let builder = builders.entry(name).or_insert_with(|| {
+                let mut builder = TreeBuilder::new();
+                let root = Node::new(NodeKind::Dir(Default::default()), tree.root_meta.clone());
+                let _ = builder.insert(b"", root);
+                builder
+            });
+            // The parents, with the full tree's metadata (the builder would make them 0755).
+            let mut prefix: Vec<u8> = Vec::new();
+            let components: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
+            for component in &components[..components.len().saturating_sub(1)] {
+                if !prefix.is_empty() {
+                    prefix.push(b'/');
+                }
+                prefix.extend_from_slice(component);
+                if builder.get_mut(&prefix).is_none()
+                    && let Some(parent) = tree.get(&prefix)
+                {
+                    let copy = Node {
+                        kind: NodeKind::Dir(Default::default()),
+                        meta: parent.meta.clone(),
+                        origin: parent.origin.clone(),
+                    };
+                    let _ = builder.insert(&prefix, copy);
+                }
+            }
+            let copy = match &node.kind {
+                NodeKind::Dir(_) => Node {
+                    kind: NodeKind::Dir(Default::default()),
+                    meta: node.meta.clone(),
+                    origin: node.origin.clone(),
+                },
+                _ => node.clone(),
+            };
+            let _ = builder.insert(path, copy);
+            Ok(())
+        });
+    }
+    order
+        .into_iter()
+        .filter_map(|name| {
+            builders.remove(&name).map(|builder| Part { name, tree: builder.finish() })
+        })
+        .collect()
+}
+
+/// A digest of everything that decides a part's archive bytes: every node's path, kind,
+/// metadata and target, and each file's content identity (the SHA-256 of inline bytes, or the
+/// object, offset and length of a blob range, whose objects are content-addressed). Two trees
+/// with the same fingerprint give the same archive.
+pub fn fingerprint(tree: &Tree) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
+        hasher.update(bytes);
+    };
+    let meta_bytes = |meta: &crate::tree::Meta| {
+        let mut out = Vec::new();
+        out.extend_from_slice(&meta.mode.to_le_bytes());
+        out.extend_from_slice(&meta.uid.to_le_bytes());
+        out.extend_from_slice(&meta.gid.to_le_bytes());
+        out.extend_from_slice(&meta.mtime.to_le_bytes());
+        for (name, value) in &meta.xattrs {
+            out.extend_from_slice(name.as_bytes());
+            out.push(0);
+            out.extend_from_slice(value);
+        }
+        out
+    };
+    field(&meta_bytes(&tree.root_meta));
+    let _ = tree.walk::<()>(&mut |path, node| {
+        field(path);
+        field(&meta_bytes(&node.meta));
+        match &node.kind {
+            NodeKind::Dir(_) => field(b"dir"),
+            NodeKind::File(crate::tree::Content::Inline(bytes)) => {
+                field(b"file");
+                field(&Sha256::digest(bytes));
+            }
+            NodeKind::File(crate::tree::Content::Blob(range)) => {
+                field(b"blob");
+                field(range.object.as_bytes());
+                field(&range.offset.to_le_bytes());
+                field(&range.len.to_le_bytes());
+            }
+            NodeKind::Symlink(target) => {
+                field(b"symlink");
+                field(target);
+            }
+            NodeKind::HardLink(target) => {
+                field(b"hardlink");
+                field(target);
+            }
+            NodeKind::CharDevice { major, minor } => {
+                field(b"char");
+                field(&[major.to_le_bytes(), minor.to_le_bytes()].concat());
+            }
+            NodeKind::BlockDevice { major, minor } => {
+                field(b"block");
+                field(&[major.to_le_bytes(), minor.to_le_bytes()].concat());
+            }
+            NodeKind::Fifo => field(b"fifo"),
+        }
+        Ok(())
+    });
+    hasher.finalize().into()
+}
+
 /// The lz4 legacy frame's magic number and block size (the kernel's `unlz4` reads blocks of
 /// up to 8 MiB).
 const LZ4_LEGACY_MAGIC: u32 = 0x184C_2102;
@@ -562,6 +716,65 @@ mod tests {
             file     0644 0:0 0 6 77e30f34ca80fc7e /kernel/x86/microcode/GenuineIntel.bin
         "#]]
         .assert_eq(&dump(&read(&data).unwrap()));
+    }
+
+    #[test]
+    fn parts_unpack_one_after_another_to_the_whole_tree() {
+        let tree = tree_from_fixture(
+            r#"
+            //- /bin/busybox mode=0755 origin=init[0],busybox
+            bb
+            //- /bin/sh symlink=busybox origin=init[0],busybox
+            //- /etc dir mode=0750 mtime=7 origin=init[1],base
+            //- /etc/hostname origin=files,linuxkit.files
+            kit
+            //- /etc/passwd origin=init[1],base
+            root
+            //- /etc/passwd2 hardlink=/etc/passwd origin=files,linuxkit.files
+            //- /containers/onboot/000-a/config.json origin=onboot[0],a
+            {}
+            //- /generated
+            x
+            "#,
+        )
+        .unwrap();
+        let parts = split(&tree);
+        let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+        // Walk order of the first node of each: /bin/busybox, /containers/…, /etc/hostname,
+        // /etc/passwd, /generated.
+        assert_eq!(names, ["init[0]", "onboot[0]", "files", "init[1]", "generated"]);
+        // The hard link went with its target's part; /etc kept its 0750 in every part.
+        let files = &parts[2].tree;
+        assert!(files.get(b"etc/passwd2").is_none());
+        assert!(parts[3].tree.get(b"etc/passwd2").is_some());
+        assert_eq!(files.get(b"etc").unwrap().meta.mode, 0o750);
+        // Concatenated archives read back as the whole tree.
+        let mut data = Vec::new();
+        for part in &parts {
+            write(
+                &part.tree,
+                &NoBlobs,
+                &OPTIONS,
+                InitrdCompression::Gzip { level: 1 },
+                1,
+                &mut data,
+            )
+            .unwrap();
+        }
+        let expected = crate::dump::dump(
+            &cpio::read(&cpio::to_vec(&tree, &NoBlobs, &OPTIONS).unwrap()[..]).unwrap(),
+        );
+        assert_eq!(dump(&read(&data).unwrap()), expected);
+        // Fingerprints follow content and metadata, nothing else.
+        assert_eq!(fingerprint(&parts[0].tree), fingerprint(&split(&tree)[0].tree));
+        let mut changed = tree.clone();
+        if let Some(Node { kind: NodeKind::Dir(etc), .. }) = changed.root.get_mut(b"etc".as_slice())
+        {
+            etc.get_mut(b"hostname".as_slice()).unwrap().meta.mtime = 1;
+        }
+        let changed_parts = split(&changed);
+        assert_ne!(fingerprint(&changed_parts[2].tree), fingerprint(&parts[2].tree));
+        assert_eq!(fingerprint(&changed_parts[3].tree), fingerprint(&parts[3].tree));
     }
 
     #[test]

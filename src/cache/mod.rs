@@ -128,6 +128,9 @@ pub struct SweepReport {
     /// Uncompressed layer files (`kit-layers/`) deleted because no remaining image uses them;
     /// their bytes are counted in `bytes`.
     pub layer_files: usize,
+    /// Compressed initrd segments (`kit-initrd-segments/`) deleted by `prune`; their bytes are
+    /// counted in `bytes`.
+    pub initrd_segments: usize,
 }
 
 /// The cache directory.
@@ -434,7 +437,24 @@ impl Cache {
         }
         let roots: Vec<&Descriptor> = index.manifests.iter().collect();
         self.sweep_layer_files(&roots, &mut report)?;
+        // Initrd segments are a pure speed-up, rebuilt on demand: prune drops them all.
+        let segments = self.initrd_segments_dir();
+        if segments.is_dir() {
+            for path in read_dir(&segments)? {
+                let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(&path)
+                    .map_err(|source| CacheError::Io { path: path.clone(), source })?;
+                report.initrd_segments += 1;
+                report.bytes += bytes;
+            }
+        }
         Ok(report)
+    }
+
+    /// The directory of compressed initrd segments a build keeps for the next one (one file
+    /// per segment, named by the SHA-256 of what went into it).
+    pub fn initrd_segments_dir(&self) -> PathBuf {
+        self.root().join("kit-initrd-segments")
     }
 
     /// The directory of uncompressed layer files a build keeps beside the blobs (one

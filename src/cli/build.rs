@@ -377,6 +377,17 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let report = kit::build::build(&session.config, &request)
         .map_err(|error| build_failure(error, "build"))?;
     print_verification(&report.images, &args.inputs);
+    if args.inputs.registry.progress == "json" {
+        for segment in &report.segments {
+            let event = serde_json::json!({
+                "segment": segment.part,
+                "state": if segment.reused { "reused" } else { "compressed" },
+                "key": segment.key,
+                "size": segment.size,
+            });
+            eprintln!("{event}");
+        }
+    }
     let mut stdout = io::stdout().lock();
     for output in &report.outputs {
         if args.inputs.registry.progress == "json" {

@@ -161,9 +161,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         CacheCommand::Prune => {
             let report = cache.prune().context("pruning the cache")?;
             eprintln!(
-                "kit: removed {} blob(s), {} layer file(s), {} bytes, {} temporary file(s)",
+                "kit: removed {} blob(s), {} layer file(s), {} initrd segment(s), {} bytes, {} \
+                 temporary file(s)",
                 report.blobs.len(),
                 report.layer_files,
+                report.initrd_segments,
                 report.bytes,
                 report.temp_files
             );
