@@ -89,12 +89,14 @@
 mod both_endian;
 mod datetime;
 mod dir_record;
+mod el_torito;
 mod names;
 mod path_table;
 mod plan;
 mod read;
 mod rock_ridge;
 mod susp;
+mod system_area;
 mod volume_descriptor;
 mod write;
 
@@ -141,6 +143,46 @@ pub struct IsoOptions {
     /// Move directories deeper than ECMA-119's 8 levels to `rr_moved` (genisoimage `-R`) rather
     /// than writing a deeper hierarchy (xorriso).
     pub relocate_deep_directories: bool,
+    /// El Torito boot entries and a hybrid system area, or `None` for a plain image.
+    pub boot: Option<ElTorito>,
+}
+
+/// What makes the image bootable (see the module documentation, "El Torito").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElTorito {
+    /// A no-emulation BIOS boot loader (ISOLINUX's `isolinux.bin`, GRUB's `eltorito.img`):
+    /// the default entry (platform 0x00) when given.
+    pub bios: Option<BiosBoot>,
+    /// The path in the tree (`/`-separated, leading `/` optional) of a FAT image holding
+    /// `EFI/BOOT/BOOTX64.EFI`: an entry of platform 0xEF, the default one without `bios`
+    /// (`xorriso -as mkisofs -e PATH -no-emul-boot`). A regular file or a hard link to one.
+    pub efi_image: Option<Vec<u8>>,
+    /// The MBR/GPT in sectors 0-15 that makes the EFI image a partition on a USB stick.
+    pub hybrid: Hybrid,
+    /// Seed of the GPT GUIDs and the MBR disk signature (for example the image's content
+    /// hash or a build id): same seed, same identifiers.
+    pub seed: Vec<u8>,
+}
+
+/// A BIOS no-emulation boot entry (`-b PATH -no-emul-boot -boot-load-size N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BiosBoot {
+    /// The loader's path in the tree.
+    pub loader: Vec<u8>,
+    /// 512-byte sectors the BIOS loads (4 for ISOLINUX, as `-boot-load-size 4`).
+    pub load_sectors: u16,
+}
+
+/// The system area of a bootable image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hybrid {
+    /// Zeros: boots as a CD-ROM only.
+    None,
+    /// An MBR with one 0xEF record over the EFI image.
+    Mbr,
+    /// A protective MBR and a GPT with one EFI System partition over the EFI image, the
+    /// backup GPT at the end of the volume.
+    Gpt,
 }
 
 /// Errors writing or reading an ISO image. Each names the in-image path, sector or byte offset.
@@ -343,6 +385,22 @@ pub enum Error {
     /// An entry could not be placed in the tree.
     #[error(transparent)]
     Path(#[from] PathError),
+    /// A boot image cannot be used.
+    #[error("boot image {path} {problem}")]
+    Boot {
+        /// The boot image's path.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The boot catalog is malformed.
+    #[error("El Torito boot catalog at sector {lba}: {problem}")]
+    Catalog {
+        /// Its sector.
+        lba: u64,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 /// A writer that can also seek (the public entry points take `impl Write + Seek`).

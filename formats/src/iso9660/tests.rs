@@ -24,6 +24,7 @@ fn linuxkit() -> IsoOptions {
         primary_names: PrimaryNames::Long31,
         joliet: Some(JolietNames::Long103),
         relocate_deep_directories: true,
+        boot: None,
     }
 }
 
@@ -924,6 +925,7 @@ proptest! {
             primary_names: if long { PrimaryNames::Long31 } else { PrimaryNames::Iso8Dot3 },
             joliet: joliet.map(|long| if long { JolietNames::Long103 } else { JolietNames::Max64 }),
             relocate_deep_directories: relocate,
+            boot: None,
         };
         let bytes = to_vec(&tree, &NoBlobs, &options).unwrap();
         let back = read(&mut Cursor::new(&bytes)).unwrap();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::extent::{ExtentError, ExtentMap};
 use crate::iso9660::datetime::{RecordingDateTime, VolumeDateTime};
 use crate::iso9660::dir_record::{self, DirRecord, flags};
+use crate::iso9660::el_torito::BootRecord;
 use crate::iso9660::path_table::{self, PathTableRecord, PathTableType};
 use crate::iso9660::plan::{
     Descriptor, Hierarchy, PADDING_SECTORS, Plan, SECTOR_BYTES, SYSTEM_AREA_SECTORS,
@@ -38,7 +39,11 @@ pub(crate) fn emit(
 /// padded to a sector, the padding.
 pub(crate) fn extent_map<'t>(plan: &Plan<'t>) -> ExtentMap {
     let mut map = ExtentMap::new();
-    map.push_zeros(u64::from(SYSTEM_AREA_SECTORS) * SECTOR_BYTES);
+    let system_area = plan.boot.as_ref().and_then(|boot| boot.system_area.as_ref());
+    match system_area {
+        Some(area) => map.push_literal(Arc::<[u8]>::from(area.head.as_slice())),
+        None => map.push_zeros(u64::from(SYSTEM_AREA_SECTORS) * SECTOR_BYTES),
+    }
     map.push_literal(Arc::<[u8]>::from(metadata(plan)));
     for file in &plan.files {
         if file.content.is_empty() {
@@ -47,7 +52,13 @@ pub(crate) fn extent_map<'t>(plan: &Plan<'t>) -> ExtentMap {
         map.push_content(&file.path, file.content.clone());
         map.pad_to(SECTOR_BYTES);
     }
-    map.push_zeros(u64::from(PADDING_SECTORS) * SECTOR_BYTES);
+    let padding = u64::from(PADDING_SECTORS) * SECTOR_BYTES;
+    let tail = system_area.map_or(&[][..], |area| area.tail.as_slice());
+    let tail_bytes = u64::try_from(tail.len()).unwrap_or(padding).min(padding);
+    map.push_zeros(padding - tail_bytes);
+    if tail_bytes > 0 {
+        map.push_literal(Arc::<[u8]>::from(tail));
+    }
     map
 }
 
@@ -67,6 +78,12 @@ fn metadata(plan: &Plan<'_>) -> Vec<u8> {
                 Some(joliet) => volume_descriptor(plan, joliet, true),
                 None => continue,
             },
+            Descriptor::BootRecord => {
+                let mut bytes = [0u8; BootRecord::SIZE];
+                let boot_catalog_lba = plan.boot.as_ref().map_or(0, |boot| boot.catalog_lba);
+                BootRecord { boot_catalog_lba }.encode(&mut bytes);
+                bytes
+            }
             Descriptor::Terminator => terminator(),
         };
         buf.put(*lba, 0, &bytes);
@@ -101,6 +118,9 @@ fn metadata(plan: &Plan<'_>) -> Vec<u8> {
                 buf.put(dir.lba, u64::from(record.offset), &bytes);
             }
         }
+    }
+    if let Some(boot) = &plan.boot {
+        buf.put(boot.catalog_lba, 0, &boot.catalog);
     }
     for (idx, block) in plan.continuation_blocks.iter().enumerate() {
         let lba = u64::from(plan.continuation_lba) + u64::try_from(idx).unwrap_or(0);
