@@ -254,5 +254,110 @@ fn deterministic_and_read_back() {
     };
     assert_ne!(first, to_vec(&tree, &NoBlobs, &other_seed).unwrap());
     let lines = summary(&mut Cursor::new(&first)).unwrap();
-    let _ = lines;
+    let volume_blocks = first.len() / 512;
+    let efi_block = EFI_LBA * 4;
+    let efi_last = efi_block + 100_000u32.div_ceil(512) - 1;
+    for expected in [
+        ("el torito catalog".to_owned(), format!("sector {CATALOG_LBA}")),
+        (
+            "el torito image 1".to_owned(),
+            format!(
+                "platform 0xef (EFI), bootable, no emulation, load segment 0x0000, 196 sectors of 512 bytes, sector {EFI_LBA}, /boot/efiboot.img"
+            ),
+        ),
+        (
+            "MBR partition 1".to_owned(),
+            format!("type 0xee, status 0x00, blocks 1 + {} of 512 bytes", volume_blocks - 1),
+        ),
+        ("GPT usable LBAs".to_owned(), format!("34..={}", volume_blocks - 34)),
+        ("GPT backup header LBA".to_owned(), format!("{}", volume_blocks - 1)),
+    ] {
+        assert!(lines.contains(&expected), "{expected:?} not in {lines:#?}");
+    }
+    let partition = lines.iter().find(|(k, _)| k == "GPT partition 1").unwrap();
+    assert!(
+        partition.1.starts_with(&format!("\"EFI boot image\" LBAs {efi_block}..={efi_last} ")),
+        "{partition:?}"
+    );
+    assert!(partition.1.contains("(EFI System)"), "{partition:?}");
+}
+
+/// kit's reader on `xorriso -as mkisofs -R -J -e boot/efiboot.img -no-emul-boot
+/// -isohybrid-gpt-basdat` images (with and without `-isohybrid-mbr`, which the GPT needs), the
+/// EFI image a FAT image made by mkfs.fat and mcopy: the tree (plus xorriso's visible
+/// `boot.catalog`) and the catalog entry and partitions that xorriso reports.
+#[test]
+fn reads_xorriso_images() {
+    if !tool("xorriso") || !tool("mkfs.fat") || !tool("mcopy") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("boot")).unwrap();
+    fs::write(root.join("hello.txt"), b"hello\n").unwrap();
+    let efi = root.join("boot/efiboot.img");
+    output(Command::new("mkfs.fat").args(["-C", "-i", "12345678"]).arg(&efi).arg("2880"));
+    output(Command::new("mmd").arg("-i").arg(&efi).args(["::/EFI", "::/EFI/BOOT"]));
+    let loader = write_image(dir.path(), "BOOTX64.EFI", b"MZ not really a loader");
+    output(Command::new("mcopy").arg("-i").arg(&efi).arg(&loader).arg("::/EFI/BOOT/BOOTX64.EFI"));
+    let efi_bytes = fs::read(&efi).unwrap();
+    let mbr = write_image(dir.path(), "mbr.bin", &[0u8; 432]);
+
+    for (name, hybrid) in [("plain.iso", false), ("hybrid.iso", true)] {
+        let image = dir.path().join(name);
+        let mut command = Command::new("xorriso");
+        command.args(["-as", "mkisofs", "-R", "-J", "-o"]).arg(&image);
+        if hybrid {
+            command.arg("-isohybrid-mbr").arg(&mbr);
+        }
+        command.args(["-e", "boot/efiboot.img", "-no-emul-boot", "-isohybrid-gpt-basdat"]);
+        output(command.arg(&root));
+        let bytes = fs::read(&image).unwrap();
+
+        let tree = read(&mut Cursor::new(&bytes)).unwrap();
+        let content = |path: &[u8]| match tree.get(path).map(|node| &node.kind) {
+            Some(NodeKind::File(Content::Inline(data))) => data.to_vec(),
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(path)),
+        };
+        assert_eq!(content(b"boot/efiboot.img"), efi_bytes);
+        assert_eq!(content(b"hello.txt"), b"hello\n");
+        assert_eq!(content(b"boot.catalog").len(), 2048);
+        let mut names = Vec::new();
+        tree.walk::<()>(&mut |path, _| {
+            names.push(String::from_utf8_lossy(path).into_owned());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(names, ["boot", "boot/efiboot.img", "boot.catalog", "hello.txt"]);
+
+        // xorriso's view of the catalog: "El Torito boot img : 1 UEFI y none 0x0000 0x00 5760 LBA".
+        let reported =
+            report(&image, "-report_el_torito", &["El Torito catalog", "El Torito boot img"]);
+        let fields: Vec<&str> = reported.split_whitespace().collect();
+        let (catalog_lba, efi_lba) = (fields[4], fields[fields.len() - 1]);
+        assert_eq!(fields[fields.len() - 2], "5760", "{reported}");
+        let lines = summary(&mut Cursor::new(&bytes)).unwrap();
+        let get = |key: &str| {
+            lines.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+        };
+        assert_eq!(get("el torito catalog"), format!("sector {catalog_lba}"));
+        assert_eq!(
+            get("el torito image 1"),
+            format!(
+                "platform 0xef (EFI), bootable, no emulation, load segment 0x0000, 5760 sectors of 512 bytes, sector {efi_lba}, /boot/efiboot.img"
+            )
+        );
+        if hybrid {
+            // "MBR partition : 2 0x00 0xef START 5760" in xorriso's report.
+            let reported = report(&image, "-report_system_area", &["MBR partition  "]);
+            let line = reported.lines().find(|l| l.contains("0xef")).unwrap().to_owned();
+            let start = line.split_whitespace().nth(5).unwrap().to_owned();
+            assert_eq!(
+                get("MBR partition 2"),
+                format!("type 0xef, status 0x00, blocks {start} + 5760 of 512 bytes")
+            );
+        } else {
+            assert!(!lines.iter().any(|(k, _)| k.starts_with("MBR")), "{lines:?}");
+        }
+    }
 }
