@@ -393,6 +393,12 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// The El Torito options cannot be used.
+    #[error("El Torito options: {problem}")]
+    BootOptions {
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// The boot catalog is malformed.
     #[error("El Torito boot catalog at sector {lba}: {problem}")]
     Catalog {

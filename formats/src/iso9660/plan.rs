@@ -328,10 +328,7 @@ fn plan_boot(
         });
     }
     if images.is_empty() {
-        return Err(Error::Boot {
-            path: "/".to_owned(),
-            problem: "El Torito asked for without a BIOS loader or an EFI image".to_owned(),
-        });
+        return Err(Error::BootOptions { problem: "no BIOS loader and no EFI image given" });
     }
     let system_area = match (boot.hybrid, esp) {
         (Hybrid::None, _) => None,
@@ -339,9 +336,8 @@ fn plan_boot(
             Some(system_area::plan(hybrid, &boot.seed, path, lba, len, volume_sectors)?)
         }
         (_, None) => {
-            return Err(Error::Boot {
-                path: "/".to_owned(),
-                problem: "a hybrid MBR or GPT needs an EFI image to point at".to_owned(),
+            return Err(Error::BootOptions {
+                problem: "a hybrid MBR or GPT needs an EFI image for its partition",
             });
         }
     };
@@ -364,16 +360,20 @@ fn boot_file(
     };
     let shown = display_path(path);
     let problem = |problem: &str| Error::Boot { path: shown.clone(), problem: problem.to_owned() };
-    let mut wanted = normalize(path);
-    match tree.get(&wanted).map(|node| &node.kind) {
-        Some(NodeKind::File(_)) => {}
-        Some(NodeKind::HardLink(target)) => wanted = normalize(target),
+    let wanted = normalize(path);
+    let content = match tree.get(&wanted).map(|node| &node.kind) {
+        Some(NodeKind::File(content)) => content,
+        Some(NodeKind::HardLink(target)) => match tree.get(&normalize(target)).map(|n| &n.kind) {
+            Some(NodeKind::File(content)) => content,
+            _ => return Err(problem("is a hard link to no regular file")),
+        },
         Some(_) => return Err(problem("is not a regular file")),
         None => return Err(problem("is not in the tree")),
-    }
+    };
+    // The planned file of that inode, whichever of its names came first.
     let idx = files
         .iter()
-        .position(|file| file.path == wanted)
+        .position(|file| std::ptr::eq(file.content, content))
         .ok_or_else(|| problem("is not a regular file of the tree"))?;
     let len = files[idx].content.len();
     if len == 0 {

@@ -72,7 +72,7 @@ pub(crate) fn plan(
     let mut head = vec![0u8; head_bytes];
     let mut records = [MbrPartitionRecord::default(); 4];
     match hybrid {
-        Hybrid::None => return Ok(SystemArea { head, tail: Vec::new() }),
+        Hybrid::None => Ok(SystemArea { head, tail: Vec::new() }),
         Hybrid::Mbr => {
             records[0] = MbrPartitionRecord::new(0, OS_TYPE_EFI, first32, blocks32);
             let signature = Guid::derive(seed, "MBR disk signature").bytes();
