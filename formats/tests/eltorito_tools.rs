@@ -212,7 +212,11 @@ fn bios_and_efi_catalog() {
     let efi_len = 40 << 20;
     let tree = boot_tree(efi_len);
     let boot = ElTorito {
-        bios: Some(BiosBoot { loader: b"boot/isolinux.bin".to_vec(), load_sectors: 4 }),
+        bios: Some(BiosBoot {
+            loader: b"boot/isolinux.bin".to_vec(),
+            load_sectors: 4,
+            boot_info_table: false,
+        }),
         ..efi_only(Hybrid::None)
     };
     let bytes = to_vec(&tree, &NoBlobs, &options(boot)).unwrap();
@@ -415,4 +419,79 @@ fn write_bootable_iso_for_ovmf() {
     };
     let bytes = to_vec(&tree, &NoBlobs, &options(efi_only(hybrid))).unwrap();
     fs::write(out, bytes).unwrap();
+}
+
+/// `-boot-info-table`: the loader in kit's image carries the table that xorriso patches into
+/// the same loader (same checksum and length; sectors of each image), the rest unchanged.
+#[test]
+fn boot_info_table_as_xorriso() {
+    if !tool("xorriso") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A loader of 5000 bytes (not a whole number of words after byte 64 would be 4936: it is).
+    let loader: Vec<u8> = (0..5001u32).map(|i| u8::try_from((i * 7 + 3) % 256).unwrap()).collect();
+    let mut tree = boot_tree(4096);
+    if let Some(NodeKind::Dir(entries)) = tree.root.get_mut(&b"boot"[..]).map(|n| &mut n.kind) {
+        entries.insert(
+            b"isolinux.bin".to_vec(),
+            Node::new(
+                NodeKind::File(Content::Inline(Arc::from(loader.clone()))),
+                Meta::new(0o644, 1_700_000_000),
+            ),
+        );
+    }
+    let boot = ElTorito {
+        bios: Some(BiosBoot {
+            loader: b"boot/isolinux.bin".to_vec(),
+            load_sectors: 4,
+            boot_info_table: true,
+        }),
+        efi_image: None,
+        hybrid: Hybrid::None,
+        seed: Vec::new(),
+    };
+    let ours = to_vec(&tree, &NoBlobs, &options(boot)).unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("boot")).unwrap();
+    fs::write(root.join("boot/isolinux.bin"), &loader).unwrap();
+    let theirs = dir.path().join("theirs.iso");
+    output(
+        Command::new("xorriso")
+            .args(["-as", "mkisofs", "-R", "-o"])
+            .arg(&theirs)
+            .args(["-b", "boot/isolinux.bin", "-no-emul-boot", "-boot-load-size", "4"])
+            .arg("-boot-info-table")
+            .arg(&root),
+    );
+    let theirs = fs::read(&theirs).unwrap();
+    let patched = |image: &[u8]| -> Vec<u8> {
+        let tree = read(&mut Cursor::new(image)).unwrap();
+        match tree.get(b"boot/isolinux.bin").map(|n| &n.kind) {
+            Some(NodeKind::File(Content::Inline(data))) => data.to_vec(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let (ours_loader, theirs_loader) = (patched(&ours), patched(&theirs));
+    let word = |data: &[u8], at: usize| u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
+    // The checksum, computed here from the input.
+    let mut tail = loader[64..].to_vec();
+    tail.resize(tail.len().next_multiple_of(4), 0);
+    let checksum = tail
+        .chunks(4)
+        .fold(0u32, |sum, w| sum.wrapping_add(u32::from_le_bytes(w.try_into().unwrap())));
+    // xorriso's report gives its loader's sector.
+    let image = write_image(dir.path(), "ours.iso", &ours);
+    let reported = report(&image, "-report_el_torito", &["El Torito boot img"]);
+    let our_lba: u32 = reported.split_whitespace().last().unwrap().parse().unwrap();
+    for (data, lba) in [(&ours_loader, our_lba), (&theirs_loader, word(&theirs_loader, 12))] {
+        assert_eq!(&data[..8], &loader[..8]);
+        assert_eq!(word(data, 8), 16, "bi_pvd");
+        assert_eq!(word(data, 12), lba, "bi_file");
+        assert_eq!(word(data, 16), 5001, "bi_length");
+        assert_eq!(word(data, 20), checksum, "bi_csum");
+        assert!(data[24..64].iter().all(|b| *b == 0));
+        assert_eq!(&data[64..], &loader[64..]);
+    }
+    assert_eq!(ours_loader[16..], theirs_loader[16..]);
 }

@@ -86,7 +86,11 @@
 //! and `sgdisk -v`, and booted by hand under OVMF (systemd-boot in a FAT image) as a CD-ROM,
 //! and as a virtio disk with either system area.
 //!
-//! Not done: ISOLINUX's boot info table (`-boot-info-table`), emulated floppy or hard disk
+//! [`BiosBoot::boot_info_table`] patches ISOLINUX's boot info table into the loader as it is
+//! written (its first 64 bytes become a literal extent; the loader is read once more for the
+//! checksum), checked against the table xorriso's `-boot-info-table` writes.
+//!
+//! Not done: emulated floppy or hard disk
 //! boot images, MBR boot code (isohybrid's `isohdpfx.bin`) for BIOS booting from a USB stick,
 //! selection criteria, and boot images outside the tree (xorriso's `-append_partition`).
 
@@ -192,6 +196,12 @@ pub struct BiosBoot {
     pub loader: Vec<u8>,
     /// 512-byte sectors the BIOS loads (4 for ISOLINUX, as `-boot-load-size 4`).
     pub load_sectors: u16,
+    /// Patch ISOLINUX's 56-byte boot info table into bytes 8-63 of the loader as written in
+    /// the image (`-boot-info-table`): the primary descriptor's sector (16), the loader's
+    /// sector, its length, and the 32-bit sum of its little-endian words from byte 64 on; the
+    /// other 40 bytes zero. The tree read back then has the patched loader, as with
+    /// genisoimage and xorriso.
+    pub boot_info_table: bool,
 }
 
 /// The system area of a bootable image.

@@ -99,6 +99,8 @@ pub(crate) struct PlannedBoot {
     pub(crate) catalog: Vec<u8>,
     /// The hybrid MBR/GPT, if any.
     pub(crate) system_area: Option<SystemArea>,
+    /// The BIOS loader whose boot info table is patched: its index in [`Plan::files`].
+    pub(crate) boot_info_table: Option<usize>,
 }
 
 /// A volume descriptor slot.
@@ -289,8 +291,20 @@ fn plan_boot(
     volume_sectors: u32,
 ) -> Result<PlannedBoot, Error> {
     let mut images = Vec::new();
+    let mut boot_info_table = None;
     if let Some(bios) = &boot.bios {
-        let (lba, _) = boot_file(tree, files, file_lbas, &bios.loader)?;
+        let (idx, lba, len) = boot_file(tree, files, file_lbas, &bios.loader)?;
+        if bios.boot_info_table {
+            if len < 64 {
+                return Err(Error::Boot {
+                    path: display_path(&bios.loader),
+                    problem: format!(
+                        "is {len} bytes, a boot info table needs a loader of at least 64"
+                    ),
+                });
+            }
+            boot_info_table = Some(idx);
+        }
         if bios.load_sectors == 0 {
             return Err(Error::Boot {
                 path: display_path(&bios.loader),
@@ -312,7 +326,7 @@ fn plan_boot(
     }
     let mut esp = None;
     if let Some(path) = &boot.efi_image {
-        let (lba, len) = boot_file(tree, files, file_lbas, path)?;
+        let (_, lba, len) = boot_file(tree, files, file_lbas, path)?;
         esp = Some((path.as_slice(), lba, len));
         images.push(CatalogImage {
             platform_id: el_torito::PLATFORM_EFI,
@@ -341,17 +355,22 @@ fn plan_boot(
             });
         }
     };
-    Ok(PlannedBoot { catalog_lba, catalog: el_torito::encode_catalog(&images), system_area })
+    Ok(PlannedBoot {
+        catalog_lba,
+        catalog: el_torito::encode_catalog(&images),
+        system_area,
+        boot_info_table,
+    })
 }
 
-/// The first sector and length of the boot image at `path`: a non-empty regular file of the
+/// The file index, first sector and length of the boot image at `path`: a non-empty regular file of the
 /// tree, or a hard link to one.
 fn boot_file(
     tree: &Tree,
     files: &[BuildFile<'_>],
     file_lbas: &[u32],
     path: &[u8],
-) -> Result<(u32, u64), Error> {
+) -> Result<(usize, u32, u64), Error> {
     let normalize = |path: &[u8]| -> Vec<u8> {
         path.split(|b| *b == b'/')
             .filter(|c| !c.is_empty() && *c != b".")
@@ -382,7 +401,7 @@ fn boot_file(
     if len > MAX_EXTENT_BYTES {
         return Err(problem("is larger than one extent (4 GiB - 2048 bytes)"));
     }
-    Ok((file_lbas.get(idx).copied().unwrap_or(0), len))
+    Ok((idx, file_lbas.get(idx).copied().unwrap_or(0), len))
 }
 
 fn check_volume_id(volume_id: &str) -> Result<Vec<u8>, Error> {

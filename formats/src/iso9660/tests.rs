@@ -1013,7 +1013,11 @@ fn boot(bios: Option<&str>, efi: Option<&str>, hybrid: Hybrid) -> IsoOptions {
     IsoOptions {
         joliet: None,
         boot: Some(ElTorito {
-            bios: bios.map(|path| BiosBoot { loader: path.as_bytes().to_vec(), load_sectors: 4 }),
+            bios: bios.map(|path| BiosBoot {
+                loader: path.as_bytes().to_vec(),
+                load_sectors: 4,
+                boot_info_table: false,
+            }),
             efi_image: efi.map(|path| path.as_bytes().to_vec()),
             hybrid,
             seed: b"seed".to_vec(),
@@ -1169,6 +1173,18 @@ fn el_torito_errors() {
         (
             boot(None, None, Hybrid::None),
             expect!["El Torito options: no BIOS loader and no EFI image given"],
+        ),
+        (
+            {
+                let mut options = boot(Some("boot/isolinux.bin"), None, Hybrid::None);
+                if let Some(bios) = options.boot.as_mut().and_then(|boot| boot.bios.as_mut()) {
+                    bios.boot_info_table = true;
+                }
+                options
+            },
+            expect![
+                "boot image /boot/isolinux.bin is 7 bytes, a boot info table needs a loader of at least 64"
+            ],
         ),
     ] {
         let tree = tree_from_fixture(BOOT_FIXTURE).unwrap();
