@@ -876,6 +876,10 @@ fn system_area_lines(image: &mut Image<'_>) -> Vec<(String, String)> {
             ),
         ));
     }
+    // xorriso's `-isohybrid-gpt-basdat` writes a GPT without a 0xEE record.
+    if !gpt && let Ok(header) = image.read(&|| "GPT header".to_owned(), 0, 512, 8) {
+        gpt = header == crate::gpt::header::GPT_SIGNATURE;
+    }
     if gpt {
         match crate::gpt::summary(&mut image.input) {
             Ok(lines) => out.extend(
