@@ -1209,3 +1209,38 @@ fn el_torito_deterministic_and_seeded() {
     assert_eq!(bytes[32768..bytes.len() - 16896], other[32768..other.len() - 16896]);
     assert_eq!(read(&mut Cursor::new(&bytes)).unwrap(), tree);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// A bootable image reads back as the same tree (the catalog is in no directory), its GPT
+    /// reads back with the EFI image as partition 1, and the catalog points at the image.
+    #[test]
+    fn boot_round_trip(
+        mut tree in arb_tree(),
+        efi_len in 1usize..20_000,
+        gpt in any::<bool>(),
+    ) {
+        let efi: Vec<u8> = (0..efi_len).map(|i| u8::try_from(i % 251).unwrap()).collect();
+        tree.root.insert(
+            b"zz-efi.img".to_vec(),
+            Node::new(NodeKind::File(Content::Inline(Arc::from(efi.clone()))), Meta::new(0o644, 0)),
+        );
+        let options = boot(None, Some("zz-efi.img"), if gpt { Hybrid::Gpt } else { Hybrid::Mbr });
+        let bytes = to_vec(&tree, &NoBlobs, &options).unwrap();
+        let back = read(&mut Cursor::new(&bytes)).unwrap();
+        prop_assert_eq!(dump(&back), dump(&iso9660_model(&tree)));
+        let lines = summary(&mut Cursor::new(&bytes)).unwrap();
+        let image = lines.iter().find(|(k, _)| k == "el torito image 1").unwrap();
+        prop_assert!(image.1.ends_with(", /zz-efi.img"), "{:?}", image);
+        let sector: usize = image.1.rsplit(", sector ").next().unwrap().split(',').next().unwrap().parse().unwrap();
+        prop_assert_eq!(&bytes[sector * 2048..sector * 2048 + efi_len], &efi[..]);
+        if gpt {
+            let disk = crate::gpt::read(&mut Cursor::new(&bytes)).unwrap();
+            prop_assert_eq!(disk.partitions.len(), 1);
+            let entry = &disk.partitions[0].entry;
+            prop_assert_eq!(entry.starting_lba, u64::try_from(sector * 4).unwrap());
+            prop_assert_eq!(entry.ending_lba + 1 - entry.starting_lba, u64::try_from(efi_len.div_ceil(512)).unwrap());
+        }
+    }
+}
