@@ -1244,3 +1244,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn golden_bootable_image_bytes() {
+    // Pins the bytes of a BIOS + EFI image with a GPT: a change must be deliberate.
+    use sha2::{Digest, Sha256};
+    let tree = tree_from_fixture(BOOT_FIXTURE).unwrap();
+    let options = boot(Some("boot/isolinux.bin"), Some("boot/efi.img"), Hybrid::Gpt);
+    let bytes = to_vec(&tree, &NoBlobs, &options).unwrap();
+    let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    expect!["364544 ae520042e691f93660b314f8e6f9d38bd04cfedb67fc0a75a81389d908c816ee"]
+        .assert_eq(&format!("{} {}", bytes.len(), digest));
+}
