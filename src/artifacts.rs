@@ -276,6 +276,7 @@ impl Steps<'_> {
                     primary_names: formats::iso9660::PrimaryNames::Long31,
                     joliet: Some(formats::iso9660::JolietNames::Long103),
                     relocate_deep_directories: true,
+                    boot: None,
                 };
                 let root = image_root(&self.assembled.root);
                 formats::iso9660::write(&root, source, &options, &mut { out })

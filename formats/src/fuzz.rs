@@ -134,6 +134,7 @@ pub fn iso9660_read(data: &[u8]) {
             primary_names: iso9660::PrimaryNames::Iso8Dot3,
             joliet: Some(iso9660::JolietNames::Max64),
             relocate_deep_directories: true,
+            boot: None,
         };
         if let Ok(bytes) = iso9660::to_vec(&tree, &NoBlobs, &options) {
             let _ = iso9660::read(&mut Cursor::new(&bytes)).map(|back| dump(&back));
@@ -200,6 +201,7 @@ mod tests {
             primary_names: iso9660::PrimaryNames::Long31,
             joliet: Some(iso9660::JolietNames::Long103),
             relocate_deep_directories: true,
+            boot: None,
         }
     }
 

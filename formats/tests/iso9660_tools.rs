@@ -101,6 +101,7 @@ fn linuxkit(relocate: bool) -> IsoOptions {
         primary_names: PrimaryNames::Long31,
         joliet: Some(JolietNames::Long103),
         relocate_deep_directories: relocate,
+        boot: None,
     }
 }
 

@@ -7,14 +7,14 @@
 //! |---|---|
 //! | 0-15 | system area, zeros (El Torito hybrids put an MBR and GPT here) |
 //! | 16 | primary volume descriptor |
-//! | (17) | (El Torito boot record: the next descriptor slot, not written yet) |
+//! | 17 | El Torito boot record, if booting |
 //! | next | Joliet supplementary volume descriptor, if Joliet is on |
 //! | next | volume descriptor set terminator |
 //! | | type L then type M path table of the primary hierarchy, then of Joliet |
 //! | | primary directories, in path table order |
 //! | | Rock Ridge continuation areas |
 //! | | Joliet directories, in path table order |
-//! | | (El Torito boot catalog: not written yet) |
+//! | | El Torito boot catalog, if booting (one sector, in no directory) |
 //! | | file data, one extent per inode in tree walk order, each padded to a sector |
 //! | | 150 zero sectors of padding, as genisoimage and xorriso add (inside the volume) |
 //!
@@ -25,13 +25,15 @@ use std::collections::BTreeMap;
 use crate::dump::display_path;
 use crate::iso9660::datetime::RecordingDateTime;
 use crate::iso9660::dir_record::{self, DOT, DOTDOT, flags};
+use crate::iso9660::el_torito::{self, BootEntry, CatalogImage};
 use crate::iso9660::names::{self, NameKind};
 use crate::iso9660::path_table;
 use crate::iso9660::rock_ridge::{
     self, DeviceNumber, PosixAttributes, RELOCATED, Timestamps, link_entry, mode,
 };
 use crate::iso9660::susp::{ContinuationArea, ExtensionsReference, SharingProtocolIndicator};
-use crate::iso9660::{Error, IsoOptions};
+use crate::iso9660::system_area::{self, SystemArea};
+use crate::iso9660::{ElTorito, Error, Hybrid, IsoOptions};
 use crate::links::{self, LinkPlan, Role};
 use crate::tree::{Content, Dir, Meta, Node, NodeKind, Tree};
 
@@ -84,6 +86,21 @@ pub(crate) struct Plan<'t> {
     pub(crate) data_end_lba: u32,
     /// Volume space size: every sector including the padding.
     pub(crate) volume_sectors: u32,
+    /// The boot catalog and system area, if the image boots.
+    pub(crate) boot: Option<PlannedBoot>,
+}
+
+/// El Torito's sectors.
+#[derive(Debug)]
+pub(crate) struct PlannedBoot {
+    /// Sector of the boot catalog.
+    pub(crate) catalog_lba: u32,
+    /// The catalog sector.
+    pub(crate) catalog: Vec<u8>,
+    /// The hybrid MBR/GPT, if any.
+    pub(crate) system_area: Option<SystemArea>,
+    /// The BIOS loader whose boot info table is patched: its index in [`Plan::files`].
+    pub(crate) boot_info_table: Option<usize>,
 }
 
 /// A volume descriptor slot.
@@ -91,6 +108,8 @@ pub(crate) struct Plan<'t> {
 pub(crate) enum Descriptor {
     /// The primary volume descriptor (ECMA-119 8.4).
     Primary,
+    /// The El Torito boot record (ECMA-119 8.2, El Torito 2.0).
+    BootRecord,
     /// The Joliet supplementary volume descriptor (ECMA-119 8.5).
     Joliet,
     /// The set terminator (ECMA-119 8.3).
@@ -187,6 +206,9 @@ pub(crate) fn plan<'t>(
     // Sector addresses, in image order.
     let mut next = Allocator { next_lba: u64::from(SYSTEM_AREA_SECTORS) };
     let mut descriptors = vec![(next.take(1)?, Descriptor::Primary)];
+    if options.boot.is_some() {
+        descriptors.push((next.take(1)?, Descriptor::BootRecord));
+    }
     if joliet.is_some() {
         descriptors.push((next.take(1)?, Descriptor::Joliet));
     }
@@ -202,6 +224,10 @@ pub(crate) fn plan<'t>(
         Some(joliet) => next.take_dirs(joliet)?,
         None => Vec::new(),
     };
+    let catalog_lba = match &options.boot {
+        Some(_) => Some(next.take(1)?),
+        None => None,
+    };
     let mut file_lbas = Vec::with_capacity(files.len());
     for file in &files {
         let sectors = file.content.len().div_ceil(SECTOR_BYTES);
@@ -210,6 +236,12 @@ pub(crate) fn plan<'t>(
     let data_end_lba = next.take(0)?;
     next.take(u64::from(PADDING_SECTORS))?;
     let volume_sectors = next.take(0)?;
+    let boot = match (&options.boot, catalog_lba) {
+        (Some(boot), Some(catalog_lba)) => {
+            Some(plan_boot(tree, boot, &files, &file_lbas, catalog_lba, volume_sectors)?)
+        }
+        _ => None,
+    };
 
     let primary_sizes = primary.sizes.clone();
     let joliet_sizes = joliet.as_ref().map_or_else(Vec::new, |j| j.sizes.clone());
@@ -245,7 +277,131 @@ pub(crate) fn plan<'t>(
         files,
         data_end_lba,
         volume_sectors,
+        boot,
     })
+}
+
+/// The catalog entries and system area for `boot`, once every file has its sectors.
+fn plan_boot(
+    tree: &Tree,
+    boot: &ElTorito,
+    files: &[BuildFile<'_>],
+    file_lbas: &[u32],
+    catalog_lba: u32,
+    volume_sectors: u32,
+) -> Result<PlannedBoot, Error> {
+    let mut images = Vec::new();
+    let mut boot_info_table = None;
+    if let Some(bios) = &boot.bios {
+        let (idx, lba, len) = boot_file(tree, files, file_lbas, &bios.loader)?;
+        if bios.boot_info_table {
+            if len < 64 {
+                return Err(Error::Boot {
+                    path: display_path(&bios.loader),
+                    problem: format!(
+                        "is {len} bytes, a boot info table needs a loader of at least 64"
+                    ),
+                });
+            }
+            boot_info_table = Some(idx);
+        }
+        if bios.load_sectors == 0 {
+            return Err(Error::Boot {
+                path: display_path(&bios.loader),
+                problem: "BIOS load size is 0 sectors, expected at least 1".to_owned(),
+            });
+        }
+        images.push(CatalogImage {
+            platform_id: el_torito::PLATFORM_X86,
+            entry: BootEntry {
+                boot_indicator: el_torito::BOOTABLE,
+                boot_media_type: el_torito::NO_EMULATION,
+                load_segment: 0,
+                system_type: 0,
+                sector_count: bios.load_sectors,
+                load_rba: lba,
+                selection_criteria_type: 0,
+            },
+        });
+    }
+    let mut esp = None;
+    if let Some(path) = &boot.efi_image {
+        let (_, lba, len) = boot_file(tree, files, file_lbas, path)?;
+        esp = Some((path.as_slice(), lba, len));
+        images.push(CatalogImage {
+            platform_id: el_torito::PLATFORM_EFI,
+            entry: BootEntry {
+                boot_indicator: el_torito::BOOTABLE,
+                boot_media_type: el_torito::NO_EMULATION,
+                load_segment: 0,
+                system_type: 0,
+                sector_count: el_torito::sector_count(len),
+                load_rba: lba,
+                selection_criteria_type: 0,
+            },
+        });
+    }
+    if images.is_empty() {
+        return Err(Error::BootOptions { problem: "no BIOS loader and no EFI image given" });
+    }
+    let system_area = match (boot.hybrid, esp) {
+        (Hybrid::None, _) => None,
+        (hybrid, Some((path, lba, len))) => {
+            Some(system_area::plan(hybrid, &boot.seed, path, lba, len, volume_sectors)?)
+        }
+        (_, None) => {
+            return Err(Error::BootOptions {
+                problem: "a hybrid MBR or GPT needs an EFI image for its partition",
+            });
+        }
+    };
+    Ok(PlannedBoot {
+        catalog_lba,
+        catalog: el_torito::encode_catalog(&images),
+        system_area,
+        boot_info_table,
+    })
+}
+
+/// The file index, first sector and length of the boot image at `path`: a non-empty regular file of the
+/// tree, or a hard link to one.
+fn boot_file(
+    tree: &Tree,
+    files: &[BuildFile<'_>],
+    file_lbas: &[u32],
+    path: &[u8],
+) -> Result<(usize, u32, u64), Error> {
+    let normalize = |path: &[u8]| -> Vec<u8> {
+        path.split(|b| *b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .collect::<Vec<_>>()
+            .join(&b'/')
+    };
+    let shown = display_path(path);
+    let problem = |problem: &str| Error::Boot { path: shown.clone(), problem: problem.to_owned() };
+    let wanted = normalize(path);
+    let content = match tree.get(&wanted).map(|node| &node.kind) {
+        Some(NodeKind::File(content)) => content,
+        Some(NodeKind::HardLink(target)) => match tree.get(&normalize(target)).map(|n| &n.kind) {
+            Some(NodeKind::File(content)) => content,
+            _ => return Err(problem("is a hard link to no regular file")),
+        },
+        Some(_) => return Err(problem("is not a regular file")),
+        None => return Err(problem("is not in the tree")),
+    };
+    // The planned file of that inode, whichever of its names came first.
+    let idx = files
+        .iter()
+        .position(|file| std::ptr::eq(file.content, content))
+        .ok_or_else(|| problem("is not a regular file of the tree"))?;
+    let len = files[idx].content.len();
+    if len == 0 {
+        return Err(problem("is empty"));
+    }
+    if len > MAX_EXTENT_BYTES {
+        return Err(problem("is larger than one extent (4 GiB - 2048 bytes)"));
+    }
+    Ok((idx, file_lbas.get(idx).copied().unwrap_or(0), len))
 }
 
 fn check_volume_id(volume_id: &str) -> Result<Vec<u8>, Error> {

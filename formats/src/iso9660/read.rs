@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use crate::dump::display_path;
 use crate::extract::TreeBuilder;
+use crate::gpt::mbr::{Mbr, OS_TYPE_GPT_PROTECTIVE};
 use crate::iso9660::dir_record::{self, DirRecord, ParsedRecord, flags};
+use crate::iso9660::el_torito::{self, BootRecord, CatalogImage};
 use crate::iso9660::plan::{RELOCATION_DIR, SECTOR_BYTES, SYSTEM_AREA_SECTORS};
 use crate::iso9660::rock_ridge::{
     self, DeviceNumber, PosixAttributes, SymlinkBuilder, Timestamps, mode,
@@ -50,6 +52,17 @@ pub(crate) enum View {
 pub(crate) fn read(input: &mut dyn ReadSeek, view: View) -> Result<Tree, Error> {
     let mut image = Image::open(input)?;
     let volume = Volume::read(&mut image)?;
+    let walker = walker(image, &volume, view, true)?;
+    walker.finish()
+}
+
+/// Walks the hierarchy of `view`, reading file contents if `with_data`.
+fn walker<'a>(
+    mut image: Image<'a>,
+    volume: &Volume,
+    view: View,
+    with_data: bool,
+) -> Result<Walker<'a>, Error> {
     let root = volume.primary.root_directory_record;
     let rock_ridge = rock_ridge_in_use(&mut image, &root)?;
     let (names, root) = match (view, rock_ridge, &volume.joliet) {
@@ -71,9 +84,11 @@ pub(crate) fn read(input: &mut dyn ReadSeek, view: View) -> Result<Tree, Error> 
         cache: BTreeMap::new(),
         data_bytes: 0,
         relocation_dirs: Vec::new(),
+        with_data,
+        extent_paths: BTreeMap::new(),
     };
     walker.walk(root)?;
-    walker.finish()
+    Ok(walker)
 }
 
 /// The image and its length.
@@ -135,12 +150,15 @@ struct Volume {
     joliet: Option<VolumeDescriptor>,
     /// Every descriptor's sector and type, in order.
     list: Vec<(u64, DescriptorType)>,
+    /// The El Torito boot catalog's sector, from the first El Torito boot record.
+    boot_catalog: Option<u32>,
 }
 
 impl Volume {
     fn read(image: &mut Image<'_>) -> Result<Volume, Error> {
         let mut primary = None;
         let mut joliet = None;
+        let mut boot_catalog = None;
         let mut list = Vec::new();
         let first = u64::from(SYSTEM_AREA_SECTORS);
         for lba in first..first + MAX_DESCRIPTORS {
@@ -176,6 +194,9 @@ impl Volume {
                     }
                     primary = Some(descriptor);
                 }
+                DescriptorType::BootRecord if boot_catalog.is_none() => {
+                    boot_catalog = BootRecord::decode(&sector).map(|r| r.boot_catalog_lba);
+                }
                 DescriptorType::Supplementary if joliet.is_none() => {
                     if let Ok(descriptor) = VolumeDescriptor::decode(&sector)
                         && descriptor.is_joliet()
@@ -195,7 +216,7 @@ impl Volume {
         let primary = primary.ok_or_else(|| Error::NotIso {
             problem: "no primary volume descriptor before the terminator".to_owned(),
         })?;
-        Ok(Volume { primary, joliet, list })
+        Ok(Volume { primary, joliet, list, boot_catalog })
     }
 }
 
@@ -249,6 +270,10 @@ struct Walker<'a> {
     /// Root entries named like a relocation directory, with their counts of relocated (RE)
     /// and other entries.
     relocation_dirs: Vec<(Vec<u8>, usize, usize)>,
+    /// Read file contents (else files are empty: for listings).
+    with_data: bool,
+    /// The first name met of each file's first extent.
+    extent_paths: BTreeMap<u32, Vec<u8>>,
 }
 
 /// What the Rock Ridge entries of one record say.
@@ -471,6 +496,12 @@ impl Walker<'_> {
 
     /// The bytes of a file's extents, shared with other names of the same extents.
     fn file_data(&mut self, path: &[u8], extents: &[(u32, u32)]) -> Result<Arc<[u8]>, Error> {
+        if let Some((lba, _)) = extents.first() {
+            self.extent_paths.entry(*lba).or_insert_with(|| path.to_vec());
+        }
+        if !self.with_data {
+            return Ok(Arc::from(&[][..]));
+        }
         if let Some(data) = self.cache.get(extents) {
             return Ok(Arc::clone(data));
         }
@@ -761,7 +792,106 @@ pub(crate) fn summary(input: &mut dyn ReadSeek) -> Result<Vec<(String, String)>,
         None => "none".to_owned(),
     };
     add("rock ridge", rock_ridge);
+    let system_area = system_area_lines(&mut image);
+    if let Some(lba) = volume.boot_catalog {
+        let catalog = read_catalog(&mut image, lba);
+        let paths = walker(image, &volume, View::Best, false)?.extent_paths;
+        out.push(("el torito catalog".to_owned(), format!("sector {lba}")));
+        match catalog {
+            Ok(images) => {
+                for (idx, image) in images.iter().enumerate() {
+                    out.push((format!("el torito image {}", idx + 1), boot_line(image, &paths)));
+                }
+            }
+            Err(problem) => out.push(("el torito".to_owned(), problem.to_string())),
+        }
+    }
+    out.extend(system_area);
     Ok(out)
+}
+
+/// Catalog sectors read at most: 4 sectors hold 255 entries.
+const MAX_CATALOG_SECTORS: u64 = 4;
+
+/// The images of the boot catalog at `lba`.
+fn read_catalog(image: &mut Image<'_>, lba: u32) -> Result<Vec<CatalogImage>, Error> {
+    let start = u64::from(lba) * SECTOR_BYTES;
+    let len = image.len_bytes.saturating_sub(start).min(MAX_CATALOG_SECTORS * SECTOR_BYTES);
+    if len < 64 {
+        return Err(image.out_of_image("El Torito boot catalog".to_owned(), u64::from(lba), 64));
+    }
+    let bytes = image.read(&|| "El Torito boot catalog".to_owned(), u64::from(lba), 0, len)?;
+    el_torito::decode_catalog(&bytes)
+        .map_err(|problem| Error::Catalog { lba: u64::from(lba), problem })
+}
+
+/// One catalog image as `kit inspect` shows it.
+fn boot_line(image: &CatalogImage, paths: &BTreeMap<u32, Vec<u8>>) -> String {
+    let entry = &image.entry;
+    let bootable =
+        if entry.boot_indicator == el_torito::BOOTABLE { "bootable" } else { "not bootable" };
+    let media = match entry.boot_media_type & 0x0f {
+        0 => "no emulation",
+        1 => "1.2 MB diskette",
+        2 => "1.44 MB diskette",
+        3 => "2.88 MB diskette",
+        4 => "hard disk",
+        _ => "unknown media",
+    };
+    let path =
+        paths.get(&entry.load_rba).map_or_else(|| "(no file)".to_owned(), |p| display_path(p));
+    format!(
+        "platform {:#04x} ({}), {bootable}, {media}, load segment {:#06x}, {} sectors of 512 bytes, sector {}, {path}",
+        image.platform_id,
+        el_torito::platform_name(image.platform_id),
+        entry.load_segment,
+        entry.sector_count,
+        entry.load_rba,
+    )
+}
+
+/// The MBR partitions of sector 0 and the GPT they announce, if any.
+fn system_area_lines(image: &mut Image<'_>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(bytes) = image.read(&|| "MBR".to_owned(), 0, 0, 512) else { return out };
+    let mut sector = [0u8; Mbr::SIZE];
+    sector.copy_from_slice(&bytes);
+    let Ok(mbr) = Mbr::decode(&sector) else {
+        if bytes.iter().any(|b| *b != 0) {
+            out.push(("system area".to_owned(), "data without an MBR signature".to_owned()));
+        }
+        return out;
+    };
+    let mut gpt = false;
+    for (idx, record) in mbr.partition_records.iter().enumerate() {
+        if record.os_type == 0 && record.size_in_lba == 0 {
+            continue;
+        }
+        gpt |= record.os_type == OS_TYPE_GPT_PROTECTIVE;
+        out.push((
+            format!("MBR partition {}", idx + 1),
+            format!(
+                "type {:#04x}, status {:#04x}, blocks {} + {} of 512 bytes",
+                record.os_type, record.boot_indicator, record.starting_lba, record.size_in_lba
+            ),
+        ));
+    }
+    // xorriso's `-isohybrid-gpt-basdat` writes a GPT without a 0xEE record.
+    if !gpt && let Ok(header) = image.read(&|| "GPT header".to_owned(), 0, 512, 8) {
+        gpt = header == crate::gpt::header::GPT_SIGNATURE;
+    }
+    if gpt {
+        match crate::gpt::summary(&mut image.input) {
+            Ok(lines) => out.extend(
+                lines
+                    .into_iter()
+                    .filter(|(key, _)| key != "format")
+                    .map(|(key, value)| (format!("GPT {key}"), value)),
+            ),
+            Err(err) => out.push(("GPT".to_owned(), err.to_string())),
+        }
+    }
+    out
 }
 
 /// The ER identifiers of the root's `.` record, with the Rock Ridge version they announce.

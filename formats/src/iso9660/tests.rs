@@ -24,6 +24,7 @@ fn linuxkit() -> IsoOptions {
         primary_names: PrimaryNames::Long31,
         joliet: Some(JolietNames::Long103),
         relocate_deep_directories: true,
+        boot: None,
     }
 }
 
@@ -69,6 +70,7 @@ fn layout(plan: &Plan<'_>) -> String {
         .map(|(lba, d)| {
             let name = match d {
                 Descriptor::Primary => "primary",
+                Descriptor::BootRecord => "boot-record",
                 Descriptor::Joliet => "joliet",
                 Descriptor::Terminator => "terminator",
             };
@@ -86,6 +88,55 @@ fn layout(plan: &Plan<'_>) -> String {
     }
     if let Some(joliet) = &plan.joliet {
         hierarchy(&mut out, "joliet", joliet, plan);
+    }
+    if let Some(boot) = &plan.boot {
+        out.push_str(&format!("boot catalog @{}\n", boot.catalog_lba));
+        let images = crate::iso9660::el_torito::decode_catalog(&boot.catalog).unwrap();
+        for image in images {
+            let e = image.entry;
+            out.push_str(&format!(
+                "  platform {:#04x} indicator {:#04x} media {} segment {:#x} count {} @{}\n",
+                image.platform_id,
+                e.boot_indicator,
+                e.boot_media_type,
+                e.load_segment,
+                e.sector_count,
+                e.load_rba
+            ));
+        }
+        if let Some(area) = &boot.system_area {
+            let mut bytes = Cursor::new(area.head.clone());
+            bytes.get_mut().resize(usize::try_from(plan.volume_sectors).unwrap() * 2048, 0);
+            let len = bytes.get_ref().len();
+            bytes.get_mut()[len - area.tail.len()..].copy_from_slice(&area.tail);
+            let mbr = crate::gpt::mbr::Mbr::decode(&area.head[..512].try_into().unwrap()).unwrap();
+            for record in mbr.partition_records.iter().filter(|r| r.os_type != 0) {
+                out.push_str(&format!(
+                    "  mbr type {:#04x} blocks {} + {}\n",
+                    record.os_type, record.starting_lba, record.size_in_lba
+                ));
+            }
+            if let Ok(disk) = crate::gpt::read(&mut bytes) {
+                for partition in disk.partitions {
+                    out.push_str(&format!(
+                        "  gpt {} {:?} blocks {}..={} type {} guid {}\n",
+                        partition.number,
+                        partition.entry.name(),
+                        partition.entry.starting_lba,
+                        partition.entry.ending_lba,
+                        partition.entry.partition_type_guid,
+                        partition.entry.unique_partition_guid
+                    ));
+                }
+                out.push_str(&format!(
+                    "  gpt disk {} usable {}..={} backup @{}\n",
+                    disk.primary.disk_guid,
+                    disk.primary.first_usable_lba,
+                    disk.primary.last_usable_lba,
+                    disk.backup.my_lba
+                ));
+            }
+        }
     }
     for file in &plan.files {
         out.push_str(&format!(
@@ -924,6 +975,7 @@ proptest! {
             primary_names: if long { PrimaryNames::Long31 } else { PrimaryNames::Iso8Dot3 },
             joliet: joliet.map(|long| if long { JolietNames::Long103 } else { JolietNames::Max64 }),
             relocate_deep_directories: relocate,
+            boot: None,
         };
         let bytes = to_vec(&tree, &NoBlobs, &options).unwrap();
         let back = read(&mut Cursor::new(&bytes)).unwrap();
@@ -954,5 +1006,253 @@ fn golden_image_bytes() {
     let bytes = to_vec(&tree, &NoBlobs, &linuxkit()).unwrap();
     let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     expect!["413696 23bc63d089a027289cb8e8f470fe91772805f3211d7c76acab8f8b5e776e535b"]
+        .assert_eq(&format!("{} {}", bytes.len(), digest));
+}
+
+fn boot(bios: Option<&str>, efi: Option<&str>, hybrid: Hybrid) -> IsoOptions {
+    IsoOptions {
+        joliet: None,
+        boot: Some(ElTorito {
+            bios: bios.map(|path| BiosBoot {
+                loader: path.as_bytes().to_vec(),
+                load_sectors: 4,
+                boot_info_table: false,
+            }),
+            efi_image: efi.map(|path| path.as_bytes().to_vec()),
+            hybrid,
+            seed: b"seed".to_vec(),
+        }),
+        ..linuxkit()
+    }
+}
+
+const BOOT_FIXTURE: &str = "//- /boot/isolinux.bin\nloader\n//- /boot/efi.img\nFAT image\n//- /boot/zz-efi-link hardlink=/boot/efi.img\n//- /boot/empty\n//- /boot/dir dir\n";
+
+#[test]
+fn el_torito_layouts() {
+    // BIOS default entry, EFI in a final section; catalog after the directories and the
+    // continuation area, before the files; the boot record right after the primary descriptor.
+    check(
+        BOOT_FIXTURE,
+        boot(Some("/boot/isolinux.bin"), Some("boot/efi.img"), Hybrid::None),
+        expect![[r#"
+            descriptors primary@16 boot-record@17 terminator@18
+            primary path tables 34 bytes L@19 M@20
+              dir #1 / (., parent #1) @21 2048 bytes
+                +0 . @21 2048 dir [SP PX=40755,3,0:0,#1 TF=0 CE=24+0/182 | ER]
+                +140 .. @21 2048 dir [PX=40755,3,0:0,#1 TF=0]
+                +244 BOOT @22 2048 dir [PX=40755,3,0:0,#2 TF=0 NM=boot]
+              dir #2 /boot (BOOT, parent #1) @22 2048 bytes
+                +0 . @22 2048 dir [PX=40755,3,0:0,#2 TF=0]
+                +104 .. @21 2048 dir [PX=40755,3,0:0,#1 TF=0]
+                +208 DIR @23 2048 dir [PX=40755,2,0:0,#3 TF=0 NM=dir]
+                +322 EFI.IMG;1 @26 10 [PX=100644,2,0:0,#4 TF=0 NM=efi.img]
+                +446 EMPTY.;1 @0 0 [PX=100644,1,0:0,#5 TF=0 NM=empty]
+                +568 ISOLINUX.BIN;1 @27 7 [PX=100644,1,0:0,#6 TF=0 NM=isolinux.bin]
+                +704 ZZ_EFI_LINK.;1 @26 10 [PX=100644,2,0:0,#4 TF=0 NM=zz-efi-link]
+              dir #3 /boot/dir (DIR, parent #2) @23 2048 bytes
+                +0 . @23 2048 dir [PX=40755,2,0:0,#3 TF=0]
+                +104 .. @22 2048 dir [PX=40755,3,0:0,#2 TF=0]
+            continuation areas @24 x1
+            boot catalog @25
+              platform 0x00 indicator 0x88 media 0 segment 0x0 count 4 @27
+              platform 0xef indicator 0x88 media 0 segment 0x0 count 1 @26
+            data /boot/efi.img @26 10 bytes
+            data /boot/empty @0 0 bytes
+            data /boot/isolinux.bin @27 7 bytes
+            padding @28 volume 178 sectors
+            --- read back
+            dir      0755 0:0 0 - - /
+            dir      0755 0:0 0 - - /boot
+            dir      0755 0:0 0 - - /boot/dir
+            file     0644 0:0 0 10 1d0597db763de09d /boot/efi.img
+            file     0644 0:0 0 0 e3b0c44298fc1c14 /boot/empty
+            file     0644 0:0 0 7 2fab32e1c9b2563d /boot/isolinux.bin
+            hardlink 0644 0:0 0 - - /boot/zz-efi-link => /boot/efi.img
+        "#]],
+    );
+    // EFI alone through a hard link, with an MBR; then with a GPT (the backup in the padding).
+    check(
+        BOOT_FIXTURE,
+        boot(None, Some("boot/zz-efi-link"), Hybrid::Mbr),
+        expect![[r#"
+        descriptors primary@16 boot-record@17 terminator@18
+        primary path tables 34 bytes L@19 M@20
+          dir #1 / (., parent #1) @21 2048 bytes
+            +0 . @21 2048 dir [SP PX=40755,3,0:0,#1 TF=0 CE=24+0/182 | ER]
+            +140 .. @21 2048 dir [PX=40755,3,0:0,#1 TF=0]
+            +244 BOOT @22 2048 dir [PX=40755,3,0:0,#2 TF=0 NM=boot]
+          dir #2 /boot (BOOT, parent #1) @22 2048 bytes
+            +0 . @22 2048 dir [PX=40755,3,0:0,#2 TF=0]
+            +104 .. @21 2048 dir [PX=40755,3,0:0,#1 TF=0]
+            +208 DIR @23 2048 dir [PX=40755,2,0:0,#3 TF=0 NM=dir]
+            +322 EFI.IMG;1 @26 10 [PX=100644,2,0:0,#4 TF=0 NM=efi.img]
+            +446 EMPTY.;1 @0 0 [PX=100644,1,0:0,#5 TF=0 NM=empty]
+            +568 ISOLINUX.BIN;1 @27 7 [PX=100644,1,0:0,#6 TF=0 NM=isolinux.bin]
+            +704 ZZ_EFI_LINK.;1 @26 10 [PX=100644,2,0:0,#4 TF=0 NM=zz-efi-link]
+          dir #3 /boot/dir (DIR, parent #2) @23 2048 bytes
+            +0 . @23 2048 dir [PX=40755,2,0:0,#3 TF=0]
+            +104 .. @22 2048 dir [PX=40755,3,0:0,#2 TF=0]
+        continuation areas @24 x1
+        boot catalog @25
+          platform 0xef indicator 0x88 media 0 segment 0x0 count 1 @26
+          mbr type 0xef blocks 104 + 1
+        data /boot/efi.img @26 10 bytes
+        data /boot/empty @0 0 bytes
+        data /boot/isolinux.bin @27 7 bytes
+        padding @28 volume 178 sectors
+        --- read back
+        dir      0755 0:0 0 - - /
+        dir      0755 0:0 0 - - /boot
+        dir      0755 0:0 0 - - /boot/dir
+        file     0644 0:0 0 10 1d0597db763de09d /boot/efi.img
+        file     0644 0:0 0 0 e3b0c44298fc1c14 /boot/empty
+        file     0644 0:0 0 7 2fab32e1c9b2563d /boot/isolinux.bin
+        hardlink 0644 0:0 0 - - /boot/zz-efi-link => /boot/efi.img
+    "#]],
+    );
+    check(
+        BOOT_FIXTURE,
+        boot(None, Some("boot/efi.img"), Hybrid::Gpt),
+        expect![[r#"
+        descriptors primary@16 boot-record@17 terminator@18
+        primary path tables 34 bytes L@19 M@20
+          dir #1 / (., parent #1) @21 2048 bytes
+            +0 . @21 2048 dir [SP PX=40755,3,0:0,#1 TF=0 CE=24+0/182 | ER]
+            +140 .. @21 2048 dir [PX=40755,3,0:0,#1 TF=0]
+            +244 BOOT @22 2048 dir [PX=40755,3,0:0,#2 TF=0 NM=boot]
+          dir #2 /boot (BOOT, parent #1) @22 2048 bytes
+            +0 . @22 2048 dir [PX=40755,3,0:0,#2 TF=0]
+            +104 .. @21 2048 dir [PX=40755,3,0:0,#1 TF=0]
+            +208 DIR @23 2048 dir [PX=40755,2,0:0,#3 TF=0 NM=dir]
+            +322 EFI.IMG;1 @26 10 [PX=100644,2,0:0,#4 TF=0 NM=efi.img]
+            +446 EMPTY.;1 @0 0 [PX=100644,1,0:0,#5 TF=0 NM=empty]
+            +568 ISOLINUX.BIN;1 @27 7 [PX=100644,1,0:0,#6 TF=0 NM=isolinux.bin]
+            +704 ZZ_EFI_LINK.;1 @26 10 [PX=100644,2,0:0,#4 TF=0 NM=zz-efi-link]
+          dir #3 /boot/dir (DIR, parent #2) @23 2048 bytes
+            +0 . @23 2048 dir [PX=40755,2,0:0,#3 TF=0]
+            +104 .. @22 2048 dir [PX=40755,3,0:0,#2 TF=0]
+        continuation areas @24 x1
+        boot catalog @25
+          platform 0xef indicator 0x88 media 0 segment 0x0 count 1 @26
+          mbr type 0xee blocks 1 + 711
+          gpt 1 "EFI boot image" blocks 104..=104 type C12A7328-F81F-11D2-BA4B-00A0C93EC93B guid 63B51BD1-406A-4FF6-8D6C-990953581B3A
+          gpt disk 06819549-C0BD-40C8-AC6E-78D597860633 usable 34..=678 backup @711
+        data /boot/efi.img @26 10 bytes
+        data /boot/empty @0 0 bytes
+        data /boot/isolinux.bin @27 7 bytes
+        padding @28 volume 178 sectors
+        --- read back
+        dir      0755 0:0 0 - - /
+        dir      0755 0:0 0 - - /boot
+        dir      0755 0:0 0 - - /boot/dir
+        file     0644 0:0 0 10 1d0597db763de09d /boot/efi.img
+        file     0644 0:0 0 0 e3b0c44298fc1c14 /boot/empty
+        file     0644 0:0 0 7 2fab32e1c9b2563d /boot/isolinux.bin
+        hardlink 0644 0:0 0 - - /boot/zz-efi-link => /boot/efi.img
+    "#]],
+    );
+}
+
+#[test]
+fn el_torito_errors() {
+    for (options, expected) in [
+        (
+            boot(None, Some("boot/missing"), Hybrid::None),
+            expect!["boot image /boot/missing is not in the tree"],
+        ),
+        (
+            boot(None, Some("/boot/dir"), Hybrid::None),
+            expect!["boot image /boot/dir is not a regular file"],
+        ),
+        (boot(Some("boot/empty"), None, Hybrid::None), expect!["boot image /boot/empty is empty"]),
+        (
+            boot(Some("boot/isolinux.bin"), None, Hybrid::Gpt),
+            expect!["El Torito options: a hybrid MBR or GPT needs an EFI image for its partition"],
+        ),
+        (
+            boot(None, None, Hybrid::None),
+            expect!["El Torito options: no BIOS loader and no EFI image given"],
+        ),
+        (
+            {
+                let mut options = boot(Some("boot/isolinux.bin"), None, Hybrid::None);
+                if let Some(bios) = options.boot.as_mut().and_then(|boot| boot.bios.as_mut()) {
+                    bios.boot_info_table = true;
+                }
+                options
+            },
+            expect![
+                "boot image /boot/isolinux.bin is 7 bytes, a boot info table needs a loader of at least 64"
+            ],
+        ),
+    ] {
+        let tree = tree_from_fixture(BOOT_FIXTURE).unwrap();
+        let err = plan::plan(&tree, &options, MAX_EXTENT_BYTES).unwrap_err();
+        expected.assert_eq(&err.to_string());
+    }
+}
+
+#[test]
+fn el_torito_deterministic_and_seeded() {
+    let tree = tree_from_fixture(BOOT_FIXTURE).unwrap();
+    let options = boot(Some("boot/isolinux.bin"), Some("boot/efi.img"), Hybrid::Gpt);
+    let bytes = to_vec(&tree, &NoBlobs, &options).unwrap();
+    assert_eq!(bytes, to_vec(&tree, &NoBlobs, &options).unwrap());
+    let mut other = options.clone();
+    if let Some(boot) = &mut other.boot {
+        boot.seed = b"other".to_vec();
+    }
+    let other = to_vec(&tree, &NoBlobs, &other).unwrap();
+    // Only the GUIDs and the CRCs that cover them differ.
+    assert_ne!(bytes, other);
+    assert_eq!(bytes[32768..bytes.len() - 16896], other[32768..other.len() - 16896]);
+    assert_eq!(read(&mut Cursor::new(&bytes)).unwrap(), tree);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// A bootable image reads back as the same tree (the catalog is in no directory), its GPT
+    /// reads back with the EFI image as partition 1, and the catalog points at the image.
+    #[test]
+    fn boot_round_trip(
+        mut tree in arb_tree(),
+        efi_len in 1usize..20_000,
+        gpt in any::<bool>(),
+    ) {
+        let efi: Vec<u8> = (0..efi_len).map(|i| u8::try_from(i % 251).unwrap()).collect();
+        tree.root.insert(
+            b"zz-efi.img".to_vec(),
+            Node::new(NodeKind::File(Content::Inline(Arc::from(efi.clone()))), Meta::new(0o644, 0)),
+        );
+        let options = boot(None, Some("zz-efi.img"), if gpt { Hybrid::Gpt } else { Hybrid::Mbr });
+        let bytes = to_vec(&tree, &NoBlobs, &options).unwrap();
+        let back = read(&mut Cursor::new(&bytes)).unwrap();
+        prop_assert_eq!(dump(&back), dump(&iso9660_model(&tree)));
+        let lines = summary(&mut Cursor::new(&bytes)).unwrap();
+        let image = lines.iter().find(|(k, _)| k == "el torito image 1").unwrap();
+        prop_assert!(image.1.ends_with(", /zz-efi.img"), "{:?}", image);
+        let sector: usize = image.1.rsplit(", sector ").next().unwrap().split(',').next().unwrap().parse().unwrap();
+        prop_assert_eq!(&bytes[sector * 2048..sector * 2048 + efi_len], &efi[..]);
+        if gpt {
+            let disk = crate::gpt::read(&mut Cursor::new(&bytes)).unwrap();
+            prop_assert_eq!(disk.partitions.len(), 1);
+            let entry = &disk.partitions[0].entry;
+            prop_assert_eq!(entry.starting_lba, u64::try_from(sector * 4).unwrap());
+            prop_assert_eq!(entry.ending_lba + 1 - entry.starting_lba, u64::try_from(efi_len.div_ceil(512)).unwrap());
+        }
+    }
+}
+
+#[test]
+fn golden_bootable_image_bytes() {
+    // Pins the bytes of a BIOS + EFI image with a GPT: a change must be deliberate.
+    use sha2::{Digest, Sha256};
+    let tree = tree_from_fixture(BOOT_FIXTURE).unwrap();
+    let options = boot(Some("boot/isolinux.bin"), Some("boot/efi.img"), Hybrid::Gpt);
+    let bytes = to_vec(&tree, &NoBlobs, &options).unwrap();
+    let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    expect!["364544 ae520042e691f93660b314f8e6f9d38bd04cfedb67fc0a75a81389d908c816ee"]
         .assert_eq(&format!("{} {}", bytes.len(), digest));
 }

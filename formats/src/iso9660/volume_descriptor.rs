@@ -2,9 +2,8 @@
 //! the primary volume descriptor (8.4), supplementary volume descriptors (8.5; Joliet is one,
 //! marked by its escape sequences) and the set terminator (8.3).
 //!
-//! The boot record (8.2, El Torito's "EL TORITO SPECIFICATION" descriptor) is not written yet;
-//! [`DescriptorType::BootRecord`] is recognised when reading and the plan leaves its slot (see
-//! the module documentation of [`crate::iso9660`]).
+//! The boot record (8.2, El Torito's "EL TORITO SPECIFICATION" descriptor) is in
+//! `el_torito.rs`.
 
 use crate::iso9660::both_endian::{array, read_u16_both, read_u32_both, u16_both, u32_both};
 use crate::iso9660::datetime::VolumeDateTime;

@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
+use crate::copy::ExactReader;
 use crate::extent::{ExtentError, ExtentMap};
 use crate::iso9660::datetime::{RecordingDateTime, VolumeDateTime};
 use crate::iso9660::dir_record::{self, DirRecord, flags};
+use crate::iso9660::el_torito::BootRecord;
 use crate::iso9660::path_table::{self, PathTableRecord, PathTableType};
+use crate::iso9660::plan::PlannedFile;
 use crate::iso9660::plan::{
     Descriptor, Hierarchy, PADDING_SECTORS, Plan, SECTOR_BYTES, SYSTEM_AREA_SECTORS,
 };
@@ -15,7 +18,7 @@ use crate::iso9660::volume_descriptor::{
     DescriptorType, JOLIET_LEVEL_3, VolumeDescriptor, ascii_field, terminator, ucs2_field,
 };
 use crate::iso9660::{Error, WriteSeek};
-use crate::tree::ContentSource;
+use crate::tree::{BlobRange, Content, ContentSource};
 
 /// System identifier: the system that can act on sectors 0-15 (genisoimage writes `LINUX`).
 const SYSTEM_ID: &[u8] = b"LINUX";
@@ -28,7 +31,14 @@ pub(crate) fn emit(
     source: &dyn ContentSource,
     out: &mut dyn WriteSeek,
 ) -> Result<(), Error> {
-    extent_map(plan).write_to(source, out).map_err(|err| match err {
+    let patch = match plan.boot.as_ref().and_then(|boot| boot.boot_info_table) {
+        Some(idx) => match plan.files.get(idx) {
+            Some(file) => Some((idx, boot_info_table(plan, file, source)?)),
+            None => None,
+        },
+        None => None,
+    };
+    extent_map(plan, patch).write_to(source, out).map_err(|err| match err {
         ExtentError::Content(err) => Error::Content(err),
         ExtentError::Write { offset, source } => Error::Write { offset, source },
     })
@@ -36,19 +46,88 @@ pub(crate) fn emit(
 
 /// The whole image as extents: the zero system area, the metadata sectors, each file's data
 /// padded to a sector, the padding.
-pub(crate) fn extent_map<'t>(plan: &Plan<'t>) -> ExtentMap {
+/// `patch` replaces the first 64 bytes of one file (the boot info table).
+pub(crate) fn extent_map<'t>(plan: &Plan<'t>, patch: Option<(usize, [u8; 64])>) -> ExtentMap {
     let mut map = ExtentMap::new();
-    map.push_zeros(u64::from(SYSTEM_AREA_SECTORS) * SECTOR_BYTES);
+    let system_area = plan.boot.as_ref().and_then(|boot| boot.system_area.as_ref());
+    match system_area {
+        Some(area) => map.push_literal(Arc::<[u8]>::from(area.head.as_slice())),
+        None => map.push_zeros(u64::from(SYSTEM_AREA_SECTORS) * SECTOR_BYTES),
+    }
     map.push_literal(Arc::<[u8]>::from(metadata(plan)));
-    for file in &plan.files {
+    for (idx, file) in plan.files.iter().enumerate() {
         if file.content.is_empty() {
             continue;
         }
-        map.push_content(&file.path, file.content.clone());
+        match patch {
+            Some((patched, head)) if patched == idx => {
+                map.push_literal(&head[..]);
+                map.push_content(&file.path, skip_64(file.content));
+            }
+            _ => map.push_content(&file.path, file.content.clone()),
+        }
         map.pad_to(SECTOR_BYTES);
     }
-    map.push_zeros(u64::from(PADDING_SECTORS) * SECTOR_BYTES);
+    let padding = u64::from(PADDING_SECTORS) * SECTOR_BYTES;
+    let tail = system_area.map_or(&[][..], |area| area.tail.as_slice());
+    let tail_bytes = u64::try_from(tail.len()).unwrap_or(padding).min(padding);
+    map.push_zeros(padding - tail_bytes);
+    if tail_bytes > 0 {
+        map.push_literal(Arc::<[u8]>::from(tail));
+    }
     map
+}
+
+/// The content after its first 64 bytes (the plan checked that it has them).
+fn skip_64(content: &Content) -> Content {
+    match content {
+        Content::Inline(data) => Content::Inline(Arc::from(data.get(64..).unwrap_or(&[]))),
+        Content::Blob(range) => Content::Blob(BlobRange {
+            object: Arc::clone(&range.object),
+            offset: range.offset.saturating_add(64),
+            len: range.len.saturating_sub(64),
+        }),
+    }
+}
+
+/// The loader's first 64 bytes with ISOLINUX's boot info table (`isolinux.asm`,
+/// `bi_pvd`, `bi_file`, `bi_length`, `bi_csum`, `bi_reserved`) at byte 8; reads the loader
+/// once for the checksum: the sum of its little-endian 32-bit words from byte 64 on, a last
+/// partial word padded with zeros.
+fn boot_info_table(
+    plan: &Plan<'_>,
+    file: &PlannedFile<'_>,
+    source: &dyn ContentSource,
+) -> Result<[u8; 64], Error> {
+    let mut reader = ExactReader::open(file.content, source, &file.path)?;
+    let mut head = [0u8; 64];
+    reader.read_chunk(&mut head)?;
+    let mut checksum = 0u32;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read_chunk(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        // Chunks are whole words except the last one.
+        for word in buf[..n].chunks(4) {
+            let mut bytes = [0u8; 4];
+            bytes[..word.len()].copy_from_slice(word);
+            checksum = checksum.wrapping_add(u32::from_le_bytes(bytes));
+        }
+    }
+    let pvd_lba = plan
+        .descriptors
+        .iter()
+        .find(|(_, d)| *d == Descriptor::Primary)
+        .map_or(SYSTEM_AREA_SECTORS, |(lba, _)| *lba);
+    let table =
+        [pvd_lba, file.lba, u32::try_from(file.content.len()).unwrap_or(u32::MAX), checksum];
+    for (idx, value) in table.iter().enumerate() {
+        head[8 + idx * 4..12 + idx * 4].copy_from_slice(&value.to_le_bytes());
+    }
+    head[24..64].fill(0);
+    Ok(head)
 }
 
 /// Sectors 16 up to the first file's data.
@@ -67,6 +146,12 @@ fn metadata(plan: &Plan<'_>) -> Vec<u8> {
                 Some(joliet) => volume_descriptor(plan, joliet, true),
                 None => continue,
             },
+            Descriptor::BootRecord => {
+                let mut bytes = [0u8; BootRecord::SIZE];
+                let boot_catalog_lba = plan.boot.as_ref().map_or(0, |boot| boot.catalog_lba);
+                BootRecord { boot_catalog_lba }.encode(&mut bytes);
+                bytes
+            }
             Descriptor::Terminator => terminator(),
         };
         buf.put(*lba, 0, &bytes);
@@ -101,6 +186,9 @@ fn metadata(plan: &Plan<'_>) -> Vec<u8> {
                 buf.put(dir.lba, u64::from(record.offset), &bytes);
             }
         }
+    }
+    if let Some(boot) = &plan.boot {
+        buf.put(boot.catalog_lba, 0, &boot.catalog);
     }
     for (idx, block) in plan.continuation_blocks.iter().enumerate() {
         let lba = u64::from(plan.continuation_lba) + u64::try_from(idx).unwrap_or(0);
