@@ -383,61 +383,6 @@ fn reads_xorriso_images() {
     }
 }
 
-/// Not a check: writes `$KIT_ELTORITO_OUT` (an ISO with a GPT hybrid, or
-/// `KIT_ELTORITO_HYBRID=mbr` or `none`) whose EFI image is a
-/// FAT image made by kit's FAT writer holding `EFI/BOOT/BOOTX64.EFI` = `$KIT_ELTORITO_EFI`
-/// (for example systemd-boot) and a `loader/loader.conf`, for booting by hand under OVMF:
-/// `KIT_ELTORITO_EFI=... KIT_ELTORITO_OUT=x.iso cargo test --test eltorito_tools -- --ignored`.
-#[test]
-#[ignore]
-fn write_bootable_iso_for_ovmf() {
-    use formats::fat::{FatOptions, VolumeId, VolumeLabel};
-    let (Some(efi), Some(out)) =
-        (std::env::var_os("KIT_ELTORITO_EFI"), std::env::var_os("KIT_ELTORITO_OUT"))
-    else {
-        return;
-    };
-    let file = |data: Vec<u8>| {
-        Node::new(NodeKind::File(Content::Inline(Arc::from(data))), Meta::new(0o644, 1_700_000_000))
-    };
-    let dir = |entries: Dir| Node::new(NodeKind::Dir(entries), Meta::new(0o755, 1_700_000_000));
-    let mut esp = Tree::new(1_700_000_000);
-    let mut boot = Dir::new();
-    boot.insert(b"BOOTX64.EFI".to_vec(), file(fs::read(efi).unwrap()));
-    let mut efi_dir = Dir::new();
-    efi_dir.insert(b"BOOT".to_vec(), dir(boot));
-    esp.root.insert(b"EFI".to_vec(), dir(efi_dir));
-    let mut loader = Dir::new();
-    loader.insert(b"loader.conf".to_vec(), file(b"timeout 3\nconsole-mode keep\n".to_vec()));
-    esp.root.insert(b"loader".to_vec(), dir(loader));
-    let fat = formats::fat::to_vec(
-        &esp,
-        &NoBlobs,
-        &FatOptions {
-            size_bytes: None,
-            fat_type: None,
-            cluster_size_bytes: None,
-            volume_id: VolumeId::FromSeed(b"esp".to_vec()),
-            volume_label: VolumeLabel::new("EFI").unwrap(),
-            hidden_sectors: 0,
-            epoch: 1_700_000_000,
-            oem_name: *b"kit     ",
-        },
-    )
-    .unwrap();
-    let mut tree = boot_tree(16);
-    if let Some(NodeKind::Dir(entries)) = tree.root.get_mut(&b"boot"[..]).map(|n| &mut n.kind) {
-        entries.insert(b"efiboot.img".to_vec(), file(fat));
-    }
-    let hybrid = match std::env::var("KIT_ELTORITO_HYBRID").as_deref() {
-        Ok("mbr") => Hybrid::Mbr,
-        Ok("none") => Hybrid::None,
-        _ => Hybrid::Gpt,
-    };
-    let bytes = to_vec(&tree, &NoBlobs, &options(efi_only(hybrid))).unwrap();
-    fs::write(out, bytes).unwrap();
-}
-
 /// `-boot-info-table`: the loader in kit's image carries the table that xorriso patches into
 /// the same loader (same checksum and length; sectors of each image), the rest unchanged.
 #[test]
