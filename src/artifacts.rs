@@ -198,7 +198,10 @@ pub struct WriteReport {
 
 /// Checks a filesystem or disk image against `--size`.
 fn check_size(file: &PlannedFile, size: u64, options: &OutputOptions) -> io::Result<()> {
-    let is_image = matches!(file.product, Product::Squashfs | Product::Erofs | Product::Iso);
+    let is_image = matches!(
+        file.product,
+        Product::Squashfs | Product::Erofs | Product::Iso | Product::IsoEfi | Product::IsoEfiInitrd
+    );
     match &options.size_limit {
         Some(limit) if is_image && size > limit.bytes => Err(io::Error::other(format!(
             "the image is {size} bytes, larger than --size {} ({} bytes)",
@@ -268,6 +271,8 @@ impl Steps<'_> {
                 copy_content(&uki, source, b"uki", out)
             }
             Product::RawEfi => self.write_raw_efi(out),
+            Product::IsoEfiInitrd => self.write_efi_iso(false, out),
+            Product::IsoEfi => self.write_efi_iso(true, out),
             Product::Iso => {
                 // What LinuxKit's mkimage-iso runs: genisoimage -l -J -R -joliet-long -V LinuxKit.
                 let options = formats::iso9660::IsoOptions {
@@ -293,20 +298,26 @@ impl Steps<'_> {
     /// `.initrd` and `.linux`, as LinuxKit's `ukify build` call makes it (os-release
     /// `NAME="LinuxKit"`, the command line with ` text` appended).
     fn uki(&self) -> io::Result<Content> {
+        let initrd = self.artifacts.initrd(self.assembled, self.options)?;
+        let cmdline = self.assembled.cmdline.trim_end().to_owned();
+        self.uki_with("uki", Some(initrd), &cmdline)
+    }
+
+    /// A UKI named `name` (built once) with `initrd` and `cmdline` plus LinuxKit's ` text`.
+    fn uki_with(&self, name: &str, initrd: Option<Content>, cmdline: &str) -> io::Result<Content> {
         let boot = self.boot()?;
         let kernel = self.kernel()?.clone();
-        let initrd = self.artifacts.initrd(self.assembled, self.options)?;
-        self.artifacts.uki(|out| {
+        self.artifacts.artifact(name, |out| {
             let head = read_head(&kernel, self.artifacts, 0x8006)?;
             check_kernel_arch(&head, boot.arch)?;
             let uname = crate::inspect::kernel_release(&head).unwrap_or_default();
-            let cmdline = format!("{} text", self.assembled.cmdline.trim_end());
+            let cmdline = format!("{cmdline} text");
             let inline = |bytes: &[u8]| Content::Inline(Arc::from(bytes));
             let sections = formats::uki::UkiSections {
                 osrel: inline(b"NAME=\"LinuxKit\""),
                 cmdline: inline(cmdline.as_bytes()),
                 uname: inline(uname.as_bytes()),
-                initrd,
+                initrd: initrd.unwrap_or_else(|| inline(b"")),
                 linux: kernel,
                 dtb: None,
                 splash: None,
@@ -333,23 +344,7 @@ impl Steps<'_> {
             None => self.artifacts.digest_of("uki")?,
         };
         let epoch = self.options.epoch;
-        let mut esp = Tree::new(epoch);
-        let file = |content: Content| Node::new(NodeKind::File(content), Meta::new(0o644, epoch));
-        let dir = |entries: formats::tree::Dir| {
-            Node::new(NodeKind::Dir(entries), Meta::new(0o755, epoch))
-        };
-        let mut efi_boot = formats::tree::Dir::new();
-        efi_boot.insert(boot.loader_name.as_bytes().to_vec(), file(boot.systemd_boot.clone()));
-        let mut efi_linux = formats::tree::Dir::new();
-        efi_linux.insert(b"linuxkit.efi".to_vec(), file(uki));
-        let mut efi = formats::tree::Dir::new();
-        efi.insert(b"BOOT".to_vec(), dir(efi_boot));
-        efi.insert(b"Linux".to_vec(), dir(efi_linux));
-        let mut loader = formats::tree::Dir::new();
-        loader
-            .insert(b"loader.conf".to_vec(), file(Content::Inline(Arc::from(&b"timeout 0\n"[..]))));
-        esp.root.insert(b"EFI".to_vec(), dir(efi));
-        esp.root.insert(b"loader".to_vec(), dir(loader));
+        let esp = esp_tree(boot, uki, epoch);
 
         let disk_guid = gpt::Guid::derive(&seed, "raw-efi disk");
         let esp_guid = gpt::Guid::derive(&seed, "raw-efi ESP");
@@ -410,6 +405,91 @@ impl Steps<'_> {
         let esp_map = fat::extents(&esp, &fat_options).map_err(|e| fail(&e))?;
         let disk = gpt::write(&layout, &[esp_map]).map_err(|e| fail(&e))?;
         disk.write_to(self.artifacts, out).map_err(io::Error::other)
+    }
+
+    /// The FAT image of an EFI ISO's El Torito entry: systemd-boot and `uki` laid out as on
+    /// `raw-efi`'s ESP, as small as it can be (the firmware reads FAT12/16/32 alike).
+    fn esp_image(&self, name: &str, uki: Content, seed: &[u8]) -> io::Result<Content> {
+        let boot = self.boot()?;
+        let epoch = self.options.epoch;
+        let esp = esp_tree(boot, uki, epoch);
+        self.artifacts.artifact(name, |out| {
+            let options = formats::fat::FatOptions {
+                size_bytes: None,
+                fat_type: None,
+                cluster_size_bytes: None,
+                volume_id: formats::fat::VolumeId::FromSeed(seed.to_vec()),
+                volume_label: formats::fat::VolumeLabel::NO_NAME,
+                hidden_sectors: 0,
+                epoch,
+                oem_name: *b"kit     ",
+            };
+            let map = formats::fat::extents(&esp, &options).map_err(io::Error::other)?;
+            map.write_to(self.artifacts, out).map_err(io::Error::other)
+        })
+    }
+
+    /// `iso-efi-initrd` and `iso-efi`: an ISO 9660 image (Rock Ridge, Joliet) whose El Torito
+    /// EFI entry is a FAT image with systemd-boot and a UKI, with a GPT in its system area so
+    /// the same file boots from a USB stick. `iso-efi-initrd` holds LinuxKit's `/kernel`,
+    /// `/initrd.img` and `/cmdline` beside it and boots the initrd; `iso-efi` holds the whole
+    /// root and boots a UKI without initrd whose command line names the ISO as the root
+    /// (`root=/dev/sr0` on amd64, `/dev/vda` on arm64, as LinuxKit).
+    fn write_efi_iso(&self, whole_root: bool, out: &mut dyn WriteSeek) -> io::Result<()> {
+        let boot = self.boot()?;
+        let epoch = self.options.epoch;
+        let (mut tree, uki) = if whole_root {
+            let root_device = match boot.arch {
+                formats::uki::Arch::X86_64 => "/dev/sr0",
+                formats::uki::Arch::Aarch64 => "/dev/vda",
+            };
+            let mut cmdline = self.assembled.cmdline.trim_end().to_owned();
+            if !cmdline.split_whitespace().any(|word| word.starts_with("root=")) {
+                cmdline.push_str(&format!(" root={root_device}"));
+            }
+            (self.assembled.root.clone(), self.uki_with("uki-iso", None, &cmdline)?)
+        } else {
+            let mut tree = Tree::new(epoch);
+            let file =
+                |content: Content| Node::new(NodeKind::File(content), Meta::new(0o644, epoch));
+            let initrd = self.artifacts.initrd(self.assembled, self.options)?;
+            tree.root.insert(b"kernel".to_vec(), file(self.kernel()?.clone()));
+            tree.root.insert(b"initrd.img".to_vec(), file(initrd));
+            let cmdline = Content::Inline(self.assembled.cmdline.as_bytes().into());
+            tree.root.insert(b"cmdline".to_vec(), file(cmdline));
+            (tree, self.uki()?)
+        };
+        let uki_name = if whole_root { "uki-iso" } else { "uki" };
+        let seed = match &self.options.seed {
+            Some(seed) => seed.clone(),
+            None => self.artifacts.digest_of(uki_name)?,
+        };
+        let esp = self.esp_image(&format!("esp-{uki_name}"), uki, &seed)?;
+        let boot_dir = tree.root.entry(b"boot".to_vec()).or_insert_with(|| {
+            Node::new(NodeKind::Dir(Default::default()), Meta::new(0o755, epoch))
+        });
+        match &mut boot_dir.kind {
+            NodeKind::Dir(entries) => {
+                let file = Node::new(NodeKind::File(esp), Meta::new(0o644, epoch));
+                entries.insert(b"efiboot.img".to_vec(), file);
+            }
+            _ => return Err(io::Error::other("the root's /boot is not a directory")),
+        }
+        let options = formats::iso9660::IsoOptions {
+            volume_id: "LinuxKit".to_owned(),
+            epoch,
+            primary_names: formats::iso9660::PrimaryNames::Long31,
+            joliet: Some(formats::iso9660::JolietNames::Long103),
+            relocate_deep_directories: true,
+            boot: Some(formats::iso9660::ElTorito {
+                bios: None,
+                efi_image: Some(b"boot/efiboot.img".to_vec()),
+                hybrid: formats::iso9660::Hybrid::Gpt,
+                seed,
+            }),
+        };
+        formats::iso9660::write(&tree, self.artifacts, &options, &mut { out })
+            .map_err(io::Error::other)
     }
 
     fn kernel(&self) -> io::Result<&Content> {
@@ -522,6 +602,27 @@ impl BootFiles {
     }
 }
 
+/// LinuxKit 1.8's ESP layout: systemd-boot as `EFI/BOOT/BOOT*.EFI`, the UKI as
+/// `EFI/Linux/linuxkit.efi`, `loader/loader.conf` with `timeout 0`.
+fn esp_tree(boot: &BootFiles, uki: Content, epoch: i64) -> Tree {
+    let mut esp = Tree::new(epoch);
+    let file = |content: Content| Node::new(NodeKind::File(content), Meta::new(0o644, epoch));
+    let dir =
+        |entries: formats::tree::Dir| Node::new(NodeKind::Dir(entries), Meta::new(0o755, epoch));
+    let mut efi_boot = formats::tree::Dir::new();
+    efi_boot.insert(boot.loader_name.as_bytes().to_vec(), file(boot.systemd_boot.clone()));
+    let mut efi_linux = formats::tree::Dir::new();
+    efi_linux.insert(b"linuxkit.efi".to_vec(), file(uki));
+    let mut efi = formats::tree::Dir::new();
+    efi.insert(b"BOOT".to_vec(), dir(efi_boot));
+    efi.insert(b"Linux".to_vec(), dir(efi_linux));
+    let mut loader = formats::tree::Dir::new();
+    loader.insert(b"loader.conf".to_vec(), file(Content::Inline(Arc::from(&b"timeout 0\n"[..]))));
+    esp.root.insert(b"EFI".to_vec(), dir(efi));
+    esp.root.insert(b"loader".to_vec(), dir(loader));
+    esp
+}
+
 /// The first `len` bytes of a content (fewer if it is shorter).
 fn read_head(content: &Content, source: &dyn ContentSource, len: u64) -> io::Result<Vec<u8>> {
     let mut head = Vec::new();
@@ -558,7 +659,6 @@ pub struct Artifacts<'a> {
     base: &'a dyn ContentSource,
     scratch_dir: Option<&'a Path>,
     initrd: OnceLock<Result<Arc<File>, String>>,
-    uki: OnceLock<Result<Arc<File>, String>>,
     files: std::sync::Mutex<BTreeMap<String, Arc<File>>>,
     segments: std::sync::Mutex<Vec<SegmentReport>>,
 }
@@ -584,7 +684,6 @@ impl<'a> Artifacts<'a> {
             base,
             scratch_dir,
             initrd: OnceLock::new(),
-            uki: OnceLock::new(),
             files: std::sync::Mutex::new(BTreeMap::new()),
             segments: std::sync::Mutex::new(Vec::new()),
         }
@@ -680,14 +779,22 @@ impl<'a> Artifacts<'a> {
         self.segments.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// The UKI, built by `build` on first use.
-    fn uki(&self, build: impl FnOnce(&mut dyn WriteSeek) -> io::Result<()>) -> io::Result<Content> {
-        let built =
-            self.uki.get_or_init(|| self.build_artifact("uki", build).map_err(|e| e.to_string()));
-        match built {
-            Ok(file) => self.content_of("uki", file),
-            Err(message) => Err(io::Error::other(message.clone())),
-        }
+    /// The intermediate artifact `name`, built by `build` on first use.
+    fn artifact(
+        &self,
+        name: &str,
+        build: impl FnOnce(&mut dyn WriteSeek) -> io::Result<()>,
+    ) -> io::Result<Content> {
+        let existing = {
+            let files =
+                self.files.lock().map_err(|_| io::Error::other("artifact lock poisoned"))?;
+            files.get(&format!("{ARTIFACT_PREFIX}{name}")).cloned()
+        };
+        let file = match existing {
+            Some(file) => file,
+            None => self.build_artifact(name, build)?,
+        };
+        self.content_of(name, &file)
     }
 
     /// The SHA-256 of an artifact built earlier.

@@ -33,6 +33,8 @@ pub enum ArtifactKind {
     Efi,
     /// A disk with a GUID Partition Table; FAT partitions (the ESP) are listed as `/pN/...`.
     GptDisk,
+    /// A FAT12/16/32 file system image (an ESP, an El Torito EFI image).
+    Fat,
 }
 
 impl ArtifactKind {
@@ -47,6 +49,7 @@ impl ArtifactKind {
             ArtifactKind::Kernel => "kernel",
             ArtifactKind::Efi => "efi",
             ArtifactKind::GptDisk => "gpt-disk",
+            ArtifactKind::Fat => "fat",
         }
     }
 }
@@ -115,7 +118,7 @@ pub enum InspectError {
     },
     /// Its kind is not one kit reads.
     #[error(
-        "{}: not an artifact kit reads (tar, initrd, squashfs, EROFS, ISO 9660, GPT disk, EFI executable, kernel)",
+        "{}: not an artifact kit reads (tar, initrd, squashfs, EROFS, ISO 9660, GPT disk, FAT, EFI executable, kernel)",
         path.display()
     )]
     Unknown {
@@ -183,6 +186,12 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
             summary = formats::uki::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
             None
         }
+        ArtifactKind::Fat => {
+            let mut reader = BufReader::new(file);
+            summary = formats::fat::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
+            reader.seek(SeekFrom::Start(0)).map_err(read_err)?;
+            Some(formats::fat::read(&mut reader).map_err(|e| malformed(Box::new(e)))?)
+        }
         ArtifactKind::GptDisk => {
             let mut reader = BufReader::new(file);
             summary = formats::gpt::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
@@ -242,6 +251,10 @@ pub fn detect(head: &[u8]) -> Option<ArtifactKind> {
         Some(ArtifactKind::Initrd)
     } else if at(512, b"EFI PART") || at(4096, b"EFI PART") {
         Some(ArtifactKind::GptDisk)
+    } else if at(510, &[0x55, 0xaa])
+        && (at(0x36, b"FAT12   ") || at(0x36, b"FAT16   ") || at(0x52, b"FAT32   "))
+    {
+        Some(ArtifactKind::Fat)
     } else if at(0x202, b"HdrS") || at(0x38, b"ARM\x64") || at(0x30, b"RISCV\0\0\0") {
         // An x86 bzImage is also a PE (its EFI stub): the kernel header wins.
         Some(ArtifactKind::Kernel)

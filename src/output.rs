@@ -34,6 +34,10 @@ pub enum Format {
     Uki,
     /// `NAME-efi.img`: a GPT disk whose FAT32 EFI System Partition holds systemd-boot and the UKI.
     RawEfi,
+    /// `NAME-efi-initrd.iso`: an EFI-bootable hybrid ISO with the kernel and initrd.
+    IsoEfiInitrd,
+    /// `NAME-efi.iso`: an EFI-bootable hybrid ISO holding the whole root.
+    IsoEfi,
 }
 
 /// What one output file holds. Several formats may share a product (`NAME-kernel`); it is
@@ -61,6 +65,10 @@ pub enum Product {
     Uki,
     /// The GPT disk with the EFI System Partition.
     RawEfi,
+    /// The EFI ISO with the kernel and initrd.
+    IsoEfiInitrd,
+    /// The EFI ISO with the whole root.
+    IsoEfi,
 }
 
 /// One file of a format: LinuxKit's suffix after `NAME` and what it holds.
@@ -191,14 +199,32 @@ pub const FORMATS: &[FormatSpec] = &[
         needs_boot_image: true,
         about: "a GPT disk booting the UKI with systemd-boot from a FAT32 EFI System Partition",
     },
+    FormatSpec {
+        format: Format::IsoEfiInitrd,
+        name: "iso-efi-initrd",
+        files: &[file("-efi-initrd.iso", Product::IsoEfiInitrd)],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Only(&["amd64", "arm64"]),
+        needs_boot_image: true,
+        about: "a hybrid ISO booting the UKI (kernel and initrd) with systemd-boot from El Torito",
+    },
+    FormatSpec {
+        format: Format::IsoEfi,
+        name: "iso-efi",
+        files: &[file("-efi.iso", Product::IsoEfi)],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Only(&["amd64", "arm64"]),
+        needs_boot_image: true,
+        about: "a hybrid ISO of the whole root, booted by systemd-boot and a UKI with root=/dev/sr0",
+    },
 ];
 
 /// LinuxKit formats kit does not write yet: asking for one says so instead of "unknown".
 pub const NOT_YET: &[&str] = &[
     "docker",
     "iso-bios",
-    "iso-efi",
-    "iso-efi-initrd",
     "raw-bios",
     "qcow2-bios",
     "qcow2-efi",
@@ -412,6 +438,8 @@ mod tests {
             Format::KernelIso,
             Format::Uki,
             Format::RawEfi,
+            Format::IsoEfiInitrd,
+            Format::IsoEfi,
         ];
         for format in all {
             assert_eq!(FORMATS.iter().filter(|spec| spec.format == format).count(), 1);

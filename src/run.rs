@@ -452,12 +452,16 @@ pub fn run_qemu(
     run_command(options, pattern, &program, &args, events)
 }
 
-/// A UEFI disk image among `artifacts` (`NAME-efi.img`, from `raw-efi`), booted with firmware.
+/// A UEFI disk or ISO among `artifacts` (`NAME-efi.img` from `raw-efi`, `NAME-efi.iso` and
+/// `NAME-efi-initrd.iso` from the EFI ISO formats), booted with firmware.
 pub fn uefi_disk(artifacts: &[PathBuf]) -> Option<PathBuf> {
+    const SUFFIXES: [&str; 3] = ["-efi.img", "-efi-initrd.iso", "-efi.iso"];
     match artifacts {
-        [single] if name_of(single).ends_with("-efi.img") => Some(single.clone()),
+        [single] if SUFFIXES.iter().any(|suffix| name_of(single).ends_with(suffix)) => {
+            Some(single.clone())
+        }
         [prefix] if !prefix.is_dir() && !with_suffix(prefix, "-kernel").is_file() => {
-            existing(with_suffix(prefix, "-efi.img"))
+            SUFFIXES.iter().find_map(|suffix| existing(with_suffix(prefix, suffix)))
         }
         _ => None,
     }
@@ -513,7 +517,12 @@ pub fn uefi_disk_command(
     pflash(1, false, firmware_vars);
     let mut drive = OsString::from("file=");
     drive.push(escape_drive_path(disk));
-    drive.push(",format=raw,if=virtio,snapshot=on");
+    if disk.extension().is_some_and(|ext| ext == "iso") {
+        // An ISO boots as a CD-ROM (El Torito), as `linuxkit run qemu --iso` attaches it.
+        drive.push(",format=raw,media=cdrom,readonly=on");
+    } else {
+        drive.push(",format=raw,if=virtio,snapshot=on");
+    }
     args.push(OsString::from("-drive"));
     args.push(drive);
     args.extend(options.extra_args.iter().map(OsString::from));

@@ -287,3 +287,123 @@ fn raw_efi_boots_under_ovmf_to_the_marker() {
         console.join("\n")
     );
 }
+
+#[test]
+fn efi_isos_are_el_torito_hybrids_holding_linuxkits_files() {
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    for tool in ["xorriso", "isoinfo", "sgdisk"] {
+        if support::require_tool(tool).is_none() {
+            return;
+        }
+    }
+    let a = tempfile::tempdir().unwrap();
+    let formats = "iso-efi-initrd,iso-efi,kernel+initrd,tar";
+    build_ok(&fixtures, a.path(), formats, &[("TZ", "UTC")], &["--boot-image", BOOT_IMAGE]);
+    let b = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    build_ok(
+        &fixtures,
+        b.path(),
+        "iso-efi-initrd,iso-efi",
+        &[("TZ", "Asia/Tokyo"), ("TMPDIR", s(tmp.path()))],
+        &["--boot-image", BOOT_IMAGE],
+    );
+    for name in ["hello-efi-initrd.iso", "hello-efi.iso"] {
+        let iso = a.path().join(name);
+        assert_eq!(fs::read(&iso).unwrap(), fs::read(b.path().join(name)).unwrap(), "{name}");
+        // One UEFI no-emulation entry booting the FAT image, and a GPT in the system area.
+        let report = Command::new("xorriso")
+            .args(["-indev", s(&iso), "-report_el_torito", "plain", "-report_system_area", "plain"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&report.stdout);
+        assert!(text.contains("El Torito img path :   1  /boot/efiboot.img"), "{name}: {text}");
+        let entry = text.lines().find(|l| l.starts_with("El Torito boot img :")).unwrap();
+        let fields: Vec<&str> = entry.split_whitespace().collect();
+        assert_eq!(fields[6..9], ["UEFI", "y", "none"], "{entry}");
+        assert!(
+            text.contains("System area summary: MBR protective-msdos-label cyl-align-off GPT"),
+            "{text}"
+        );
+        let info = run("isoinfo", &["-d", "-i", s(&iso)]);
+        assert!(info.contains("El Torito VD version 1 found"), "{info}");
+        let verify = run("sgdisk", &["-v", s(&iso)]);
+        assert!(verify.contains("No problems found"), "{verify}");
+    }
+    // iso-efi-initrd holds LinuxKit's /kernel, /initrd.img and /cmdline, as the outputs of
+    // kernel+initrd.
+    let extracted = a.path().join("initrd-iso");
+    run(
+        "xorriso",
+        &[
+            "-osirrox",
+            "on",
+            "-indev",
+            s(&a.path().join("hello-efi-initrd.iso")),
+            "-extract",
+            "/",
+            s(&extracted),
+        ],
+    );
+    for (inside, output) in [
+        ("kernel", "hello-kernel"),
+        ("initrd.img", "hello-initrd.img"),
+        ("cmdline", "hello-cmdline"),
+    ] {
+        assert_eq!(
+            fs::read(extracted.join(inside)).unwrap(),
+            fs::read(a.path().join(output)).unwrap(),
+            "{inside}"
+        );
+    }
+    // iso-efi holds the whole root: the same files as the tar, plus the El Torito image.
+    let diff = Command::new(env!("CARGO_BIN_EXE_kit"))
+        .args([
+            "inspect",
+            "--diff",
+            s(&a.path().join("hello.tar")),
+            s(&a.path().join("hello-efi.iso")),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert!(text.ends_with("differ: /boot/efiboot.img: only in the second\n"), "{text}");
+    // Its UKI names the ISO as the root, with LinuxKit's " text".
+    let esp = extracted.with_file_name("whole-iso");
+    run(
+        "xorriso",
+        &[
+            "-osirrox",
+            "on",
+            "-indev",
+            s(&a.path().join("hello-efi.iso")),
+            "-extract",
+            "/boot/efiboot.img",
+            s(&esp),
+        ],
+    );
+    let inspect = Command::new(env!("CARGO_BIN_EXE_kit"))
+        .args(["inspect", "--json", s(&esp)])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let uki =
+        json["entries"].as_array().unwrap().iter().find(|e| e["path"] == "/EFI/Linux/linuxkit.efi");
+    assert!(uki.is_some(), "{json}");
+}
+
+#[test]
+fn iso_efi_initrd_boots_under_ovmf_as_a_cdrom() {
+    let Some(()) = support::require_slow_tests("a UEFI boot of about 15-40 s") else { return };
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    let Some(qemu) = support::require_tool("qemu-system-x86_64") else { return };
+    let out = tempfile::tempdir().unwrap();
+    build_ok(&fixtures, out.path(), "iso-efi-initrd", &[], &["--boot-image", BOOT_IMAGE]);
+    let mut options = kit::run::QemuOptions::new(vec![out.path().join("hello-efi-initrd.iso")]);
+    options.qemu = Some(qemu);
+    options.memory_mib = 512;
+    options.timeout = Some(Duration::from_secs(240));
+    options.expect = Some("kit: hello from onboot".to_owned());
+    let outcome = kit::run::run_qemu(&options, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(outcome, kit::run::RunOutcome::Matched { .. }), "{outcome:?}");
+}
