@@ -1,0 +1,537 @@
+//! Authenticode signatures on PE/EFI images for UEFI Secure Boot, deterministic: signing the
+//! same image with the same key and certificate gives the same bytes.
+//!
+//! Implements Microsoft's "Windows Authenticode Portable Executable Signature Format" (1.0):
+//!
+//! - the image is padded with zeros to a multiple of 8 bytes and its Authenticode SHA-256
+//!   digest is computed by [`formats::pe::image_digest`] ("Calculating the PE Image Hash");
+//! - a PKCS #7 (RFC 2315) `SignedData` wraps an `SpcIndirectDataContent` holding that digest
+//!   ("Authenticode-Specific Structures"), the signer's certificate and one `SignerInfo` with the
+//!   authenticated attributes `contentType`, `messageDigest` and an empty `SpcSpOpusInfo`, and
+//!   an RSASSA-PKCS1-v1_5 SHA-256 signature (deterministic, RFC 8017 §8.2);
+//! - the DER is wrapped in a `WIN_CERTIFICATE` (revision 0x0200, type `WIN_CERT_TYPE_PKCS_SIGNED_DATA`),
+//!   appended at the end of the image (8-byte aligned), data directory 4
+//!   (`IMAGE_DIRECTORY_ENTRY_SECURITY`) gets its file offset and size, and the `CheckSum` is
+//!   recomputed.
+//!
+//! An image that is already signed has its certificate table replaced (the old signatures are
+//! dropped), provided the table is at the end of the file as the format requires.
+//!
+//! # Not supported
+//!
+//! - `signingTime` and timestamps (RFC 3161 countersignatures): they would make output depend
+//!   on the clock. UEFI firmware ignores them.
+//! - ECDSA and Ed25519 keys (UEFI `db` entries are RSA-2048 in practice), encrypted private
+//!   keys (decrypt them with `openssl pkey` first), certificate chains (only the signer's
+//!   certificate is embedded), and several signatures on one image.
+
+use std::fmt;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use der::asn1::ObjectIdentifier;
+use der::{Decode, Encode};
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, PrivateKeyInfoRef};
+use rsa::signature::{SignatureEncoding, Signer as _};
+use rsa::traits::PublicKeyParts;
+use sha2::{Digest, Sha256};
+use x509_cert::Certificate;
+
+use formats::pe::optional_header::CERTIFICATE_TABLE;
+
+/// Smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// A private key and its certificate, ready to sign PE images.
+#[derive(Clone)]
+pub struct Signer {
+    /// The RSA key, signing with PKCS #1 v1.5 and SHA-256.
+    key: rsa::pkcs1v15::SigningKey<Sha256>,
+    /// The certificate, DER, as embedded in the signature.
+    cert_der: Vec<u8>,
+    /// The certificate's issuer `Name`, DER.
+    issuer_der: Vec<u8>,
+    /// The certificate's `serialNumber`, DER (an INTEGER).
+    serial_der: Vec<u8>,
+    /// The modulus size in bits.
+    key_bits: usize,
+}
+
+/// Errors loading a key or certificate or signing an image. Each names the input at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The private key cannot be used.
+    #[error("private key: {problem}")]
+    Key {
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
+    /// The certificate cannot be used.
+    #[error("certificate: {problem}")]
+    Certificate {
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
+    /// The certificate is for another key.
+    #[error(
+        "the certificate does not match the private key: the certificate's public key differs from the key's"
+    )]
+    Mismatch,
+    /// Reading the key or certificate file failed.
+    #[error("reading {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An error about the named file.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        /// The key or certificate file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
+    /// The image is not a PE32+ image this module can sign.
+    #[error("PE image: {0}")]
+    Image(#[from] formats::pe::Error),
+    /// The image's layout does not allow a signature.
+    #[error("PE image: {problem}")]
+    Layout {
+        /// What is out of place.
+        problem: String,
+    },
+    /// The RSA signature could not be computed.
+    #[error("signing with the {bits}-bit RSA key failed")]
+    Sign {
+        /// The key's size.
+        bits: usize,
+    },
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the private key.
+        f.debug_struct("Signer")
+            .field("key_bits", &self.key_bits)
+            .field("cert_der_len", &self.cert_der.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// Loads a PEM private key (PKCS #8 `PRIVATE KEY` or PKCS #1 `RSA PRIVATE KEY`, RSA of at
+    /// least 2048 bits, not encrypted) and the PEM certificate of its public key (the first
+    /// `CERTIFICATE` block).
+    pub fn from_pem(key_pem: &[u8], cert_pem: &[u8]) -> Result<Signer, Error> {
+        let key = parse_key(key_pem)?;
+        let key_bits = key.size() * 8;
+        if key_bits < MIN_RSA_BITS {
+            return Err(Error::Key {
+                problem: format!(
+                    "RSA key of {key_bits} bits, expected at least {MIN_RSA_BITS} bits"
+                ),
+            });
+        }
+        let (cert_der, cert) = parse_certificate(cert_pem)?;
+        let tbs = cert.tbs_certificate();
+        let spki_der = tbs.subject_public_key_info().to_der().map_err(|e| cert_err(e.to_string()))?;
+        let algorithm = tbs.subject_public_key_info().algorithm.oid;
+        if algorithm != RSA_ENCRYPTION {
+            return Err(Error::Certificate {
+                problem: format!(
+                    "public key is {}, expected RSA (rsaEncryption, 1.2.840.113549.1.1.1)",
+                    algorithm_name(algorithm)
+                ),
+            });
+        }
+        let cert_key = rsa::PublicKey::from_public_key_der(&spki_der)
+            .map_err(|e| cert_err(format!("RSA public key does not decode: {e}")))?;
+        if cert_key != key.to_public_key() {
+            return Err(Error::Mismatch);
+        }
+        let issuer_der = tbs.issuer().to_der().map_err(|e| cert_err(e.to_string()))?;
+        let serial_der = tbs.serial_number().to_der().map_err(|e| cert_err(e.to_string()))?;
+        Ok(Signer {
+            key: rsa::pkcs1v15::SigningKey::new(key),
+            cert_der,
+            issuer_der,
+            serial_der,
+            key_bits,
+        })
+    }
+
+    /// Reads the PEM private key and certificate from files ([`Signer::from_pem`]); errors name
+    /// the file at fault.
+    pub fn from_files(key_path: &Path, cert_path: &Path) -> Result<Signer, Error> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| Error::ReadFile { path: path.to_owned(), source })
+        };
+        let key_pem = read(key_path)?;
+        let cert_pem = read(cert_path)?;
+        Signer::from_pem(&key_pem, &cert_pem).map_err(|error| match error {
+            Error::Key { .. } => Error::InFile { path: key_path.to_owned(), source: Box::new(error) },
+            Error::Certificate { .. } | Error::Mismatch => {
+                Error::InFile { path: cert_path.to_owned(), source: Box::new(error) }
+            }
+            other => other,
+        })
+    }
+
+    /// The certificate, DER.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The DER `ContentInfo` (PKCS #7 `SignedData`) signing the Authenticode digest `digest`.
+    pub fn authenticode_signed_data(&self, image_digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
+        let indirect = spc_indirect_data_content(image_digest);
+        // Authenticode: "the messageDigest attribute … is the hash of the DER encoding of the
+        // SpcIndirectDataContent … excluding the [SEQUENCE's] tag and length", as PKCS #7
+        // §9.3 hashes only the content octets.
+        let content_octets = &indirect[header_len(&indirect)..];
+        let message_digest: [u8; 32] = Sha256::digest(content_octets).into();
+
+        let mut attributes = [
+            seq(&[&oid(PKCS9_CONTENT_TYPE), &set(&[&oid(SPC_INDIRECT_DATA)])]),
+            seq(&[&oid(PKCS9_MESSAGE_DIGEST), &set(&[&octet_string(&message_digest)])]),
+            seq(&[&oid(SPC_SP_OPUS_INFO), &set(&[&seq(&[])])]),
+        ];
+        // DER: the components of a SET OF are sorted by their encodings (X.690 §11.6).
+        attributes.sort();
+        let attributes = attributes.concat();
+        // The signature covers the attributes encoded as a SET (PKCS #7 §9.3), while the
+        // SignerInfo carries them under the implicit [0] tag.
+        let signature = self
+            .key
+            .try_sign(&tlv(SET, &attributes))
+            .map_err(|_| Error::Sign { bits: self.key_bits })?;
+        let signature = signature.to_vec();
+
+        let signer_info = seq(&[
+            &integer_one(),
+            &seq(&[&self.issuer_der, &self.serial_der]),
+            &sha256_algorithm(),
+            &tlv(CONTEXT_0, &attributes),
+            &seq(&[&oid(RSA_ENCRYPTION), &NULL]),
+            &octet_string(&signature),
+        ]);
+        let signed_data = seq(&[
+            &integer_one(),
+            &set(&[&sha256_algorithm()]),
+            &seq(&[&oid(SPC_INDIRECT_DATA), &tlv(CONTEXT_0, &indirect)]),
+            &tlv(CONTEXT_0, &self.cert_der),
+            &set(&[&signer_info]),
+        ]);
+        Ok(seq(&[&oid(PKCS7_SIGNED_DATA), &tlv(CONTEXT_0, &signed_data)]))
+    }
+}
+
+/// Signs the PE32+ image `image`: returns it padded to 8 bytes, with the signature's
+/// certificate table appended, data directory 4 pointing at it and the checksum updated. An
+/// existing certificate table at the end of the image is replaced.
+pub fn sign_pe(image: &[u8], signer: &Signer) -> Result<Vec<u8>, Error> {
+    let mut out = unsigned_padded(image)?;
+    let headers = formats::pe::parse_headers(&out)?;
+    let directory_offset = headers.directory_offset(CERTIFICATE_TABLE).ok_or_else(|| {
+        Error::Layout {
+            problem: format!(
+                "the optional header has {} data directories, a signature needs the certificate table's (index {CERTIFICATE_TABLE})",
+                headers.optional.data_directories.len()
+            ),
+        }
+    })?;
+    let digest = formats::pe::image_digest(&mut Cursor::new(&out))?;
+    let signed_data = signer.authenticode_signed_data(&digest)?;
+
+    let table_offset = out.len();
+    let certificate_len = WIN_CERTIFICATE_HEADER_BYTES + signed_data.len();
+    let table_len = certificate_len.next_multiple_of(8);
+    let too_large = |what: &str, value: usize| Error::Layout {
+        problem: format!("{what} is {value} bytes, the certificate table's fields are 32-bit"),
+    };
+    let table_offset_u32 =
+        u32::try_from(table_offset).map_err(|_| too_large("the image", table_offset))?;
+    let table_len_u32 = u32::try_from(table_len).map_err(|_| too_large("the signature", table_len))?;
+    let certificate_len_u32 =
+        u32::try_from(certificate_len).map_err(|_| too_large("the signature", certificate_len))?;
+
+    // WIN_CERTIFICATE: dwLength (the header and the signature, without the padding), wRevision,
+    // wCertificateType, bCertificate.
+    out.extend_from_slice(&certificate_len_u32.to_le_bytes());
+    out.extend_from_slice(&WIN_CERT_REVISION_2_0.to_le_bytes());
+    out.extend_from_slice(&WIN_CERT_TYPE_PKCS_SIGNED_DATA.to_le_bytes());
+    out.extend_from_slice(&signed_data);
+    out.resize(table_offset + table_len, 0);
+
+    // The data directory's VirtualAddress is a file offset for the certificate table.
+    let entry = directory_entry(&mut out, directory_offset)?;
+    entry[..4].copy_from_slice(&table_offset_u32.to_le_bytes());
+    entry[4..].copy_from_slice(&table_len_u32.to_le_bytes());
+    let checksum_offset = headers.checksum_offset();
+    let sum = formats::pe::checksum::checksum(&out, checksum_offset);
+    let field = out.get_mut(checksum_offset..checksum_offset + 4).ok_or_else(|| Error::Layout {
+        problem: format!("the CheckSum field at {checksum_offset} is beyond the image"),
+    })?;
+    field.copy_from_slice(&sum.to_le_bytes());
+    Ok(out)
+}
+
+/// The image without its certificate table (if any), with data directory 4 cleared, padded
+/// with zeros to a multiple of 8 bytes.
+fn unsigned_padded(image: &[u8]) -> Result<Vec<u8>, Error> {
+    let headers = formats::pe::parse_headers(image)?;
+    let table = headers.certificate_table();
+    let mut end = image.len();
+    if table.virtual_address != 0 || table.size != 0 {
+        let start = usize::try_from(table.virtual_address).unwrap_or(usize::MAX);
+        let table_end = start.checked_add(usize::try_from(table.size).unwrap_or(usize::MAX));
+        // The table must be the file's last bytes (the Authenticode digest excludes only
+        // those); allow the 8-byte padding after it.
+        let at_end = table_end.is_some_and(|table_end| {
+            table_end <= image.len() && image.len() - table_end < 8
+        });
+        let size_of_headers = usize::try_from(headers.optional.size_of_headers).unwrap_or(0);
+        if !at_end || start < size_of_headers {
+            return Err(Error::Layout {
+                problem: format!(
+                    "the existing certificate table at {start} ({} bytes) is not at the end of the {}-byte image, so it cannot be replaced",
+                    table.size,
+                    image.len()
+                ),
+            });
+        }
+        end = start;
+    }
+    let mut out = Vec::with_capacity(end.next_multiple_of(8) + 4096);
+    out.extend_from_slice(&image[..end]);
+    out.resize(end.next_multiple_of(8), 0);
+    if let Some(offset) = headers.directory_offset(CERTIFICATE_TABLE) {
+        directory_entry(&mut out, offset)?.fill(0);
+    }
+    Ok(out)
+}
+
+/// The 8 bytes of the data directory entry at `offset`.
+fn directory_entry(image: &mut [u8], offset: usize) -> Result<&mut [u8], Error> {
+    image.get_mut(offset..offset + 8).ok_or_else(|| Error::Layout {
+        problem: format!("the certificate table's data directory at {offset} is beyond the image"),
+    })
+}
+
+/// The parsed RSA private key of `pem`.
+fn parse_key(pem: &[u8]) -> Result<rsa::PrivateKey, Error> {
+    let key_err = |problem: String| Error::Key { problem };
+    let (label, der) = decode_pem(pem).map_err(key_err)?;
+    match label.as_str() {
+        "PRIVATE KEY" => {
+            let info = PrivateKeyInfoRef::try_from(der.as_slice())
+                .map_err(|e| key_err(format!("PKCS #8 structure does not decode: {e}")))?;
+            let algorithm = info.algorithm.oid;
+            if algorithm != RSA_ENCRYPTION {
+                return Err(key_err(format!(
+                    "{} key, expected an RSA key",
+                    algorithm_name(algorithm)
+                )));
+            }
+            rsa::PrivateKey::from_pkcs8_der(&der)
+                .map_err(|e| key_err(format!("RSA key does not decode: {e}")))
+        }
+        "RSA PRIVATE KEY" => rsa::PrivateKey::from_pkcs1_der(&der)
+            .map_err(|e| key_err(format!("PKCS #1 RSA key does not decode: {e}"))),
+        "ENCRYPTED PRIVATE KEY" => Err(key_err(
+            "the key is encrypted, expected an unencrypted key (decrypt it with `openssl pkey -in KEY -out PLAIN`)".to_owned(),
+        )),
+        "EC PRIVATE KEY" => Err(key_err("an EC key, expected an RSA key".to_owned())),
+        "CERTIFICATE" => Err(key_err(
+            "found a CERTIFICATE, expected a PRIVATE KEY (are the key and certificate swapped?)"
+                .to_owned(),
+        )),
+        other => Err(key_err(format!(
+            "PEM block is {other:?}, expected \"PRIVATE KEY\" or \"RSA PRIVATE KEY\""
+        ))),
+    }
+}
+
+/// The DER and the parsed form of the first certificate in `pem`.
+fn parse_certificate(pem: &[u8]) -> Result<(Vec<u8>, Certificate), Error> {
+    let (label, der) = decode_pem(pem).map_err(cert_err)?;
+    if label != "CERTIFICATE" {
+        let hint = if label.contains("PRIVATE KEY") {
+            " (are the key and certificate swapped?)"
+        } else {
+            ""
+        };
+        return Err(cert_err(format!("PEM block is {label:?}, expected \"CERTIFICATE\"{hint}")));
+    }
+    let cert = Certificate::from_der(&der)
+        .map_err(|e| cert_err(format!("X.509 certificate does not decode: {e}")))?;
+    Ok((der, cert))
+}
+
+fn cert_err(problem: String) -> Error {
+    Error::Certificate { problem }
+}
+
+/// The label and contents of the first PEM block in `pem`; text before it (as `openssl x509
+/// -text` writes) is skipped.
+fn decode_pem(pem: &[u8]) -> Result<(String, Vec<u8>), String> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let Some(start) = pem.windows(BEGIN.len()).position(|w| w == BEGIN) else {
+        return Err("no PEM block (\"-----BEGIN \" not found)".to_owned());
+    };
+    let block = &pem[start..];
+    // The first block ends after its END line; PEM parsing wants exactly one block.
+    let end_marker = b"-----END ";
+    let end = block
+        .windows(end_marker.len())
+        .position(|w| w == end_marker)
+        .and_then(|at| {
+            let rest = &block[at + end_marker.len()..];
+            let close = rest.windows(5).position(|w| w == b"-----")?;
+            Some(at + end_marker.len() + close + 5)
+        })
+        .ok_or_else(|| "PEM block has no END line".to_owned())?;
+    let (label, der) =
+        der::pem::decode_vec(&block[..end]).map_err(|e| format!("PEM does not decode: {e}"))?;
+    Ok((label.to_owned(), der))
+}
+
+/// A readable name for a public key algorithm.
+fn algorithm_name(oid: ObjectIdentifier) -> String {
+    match oid {
+        EC_PUBLIC_KEY => "an EC (id-ecPublicKey)".to_owned(),
+        ED25519 => "an Ed25519".to_owned(),
+        other => format!("a key of algorithm {other}"),
+    }
+}
+
+// Object identifiers.
+/// rsaEncryption (PKCS #1).
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// id-ecPublicKey (RFC 5480).
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// id-Ed25519 (RFC 8410).
+const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+/// id-sha256 (NIST).
+const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+/// signedData (PKCS #7).
+const PKCS7_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+/// contentType attribute (PKCS #9).
+const PKCS9_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+/// messageDigest attribute (PKCS #9).
+const PKCS9_MESSAGE_DIGEST: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+/// SPC_INDIRECT_DATA_OBJID.
+const SPC_INDIRECT_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.1.4");
+/// SPC_SP_OPUS_INFO_OBJID.
+const SPC_SP_OPUS_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.1.12");
+/// SPC_PE_IMAGE_DATAOBJ.
+const SPC_PE_IMAGE_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.1.15");
+
+/// `WIN_CERTIFICATE` header: dwLength (4), wRevision (2), wCertificateType (2).
+const WIN_CERTIFICATE_HEADER_BYTES: usize = 8;
+/// WIN_CERT_REVISION_2_0.
+const WIN_CERT_REVISION_2_0: u16 = 0x0200;
+/// WIN_CERT_TYPE_PKCS_SIGNED_DATA.
+const WIN_CERT_TYPE_PKCS_SIGNED_DATA: u16 = 0x0002;
+
+// DER tags (X.690).
+const INTEGER: u8 = 0x02;
+const BIT_STRING: u8 = 0x03;
+const OCTET_STRING: u8 = 0x04;
+const OID: u8 = 0x06;
+const SEQUENCE: u8 = 0x30;
+const SET: u8 = 0x31;
+const CONTEXT_0: u8 = 0xA0;
+const CONTEXT_2: u8 = 0xA2;
+/// `[0] IMPLICIT` on a primitive (BMPString in `SpcString`).
+const CONTEXT_0_PRIMITIVE: u8 = 0x80;
+/// The DER of NULL (algorithm parameters).
+const NULL: [u8; 2] = [0x05, 0x00];
+
+/// `SpcIndirectDataContent` for a PE image with Authenticode digest `digest`:
+///
+/// ```text
+/// SpcIndirectDataContent ::= SEQUENCE {
+///     data          SpcAttributeTypeAndOptionalValue,  -- SPC_PE_IMAGE_DATAOBJ, SpcPeImageData
+///     messageDigest DigestInfo }                       -- sha256, digest
+/// SpcPeImageData ::= SEQUENCE {
+///     flags SpcPeImageFlags DEFAULT { includeResources },  -- an empty BIT STRING
+///     file  [0] SpcLink }  -- file [2] SpcString, unicode [0] IMPLICIT "<<<Obsolete>>>"
+/// ```
+///
+/// The flags and the obsolete file link are what signtool, sbsign and osslsigncode write.
+fn spc_indirect_data_content(digest: &[u8; 32]) -> Vec<u8> {
+    let obsolete: Vec<u8> =
+        "<<<Obsolete>>>".encode_utf16().flat_map(|unit| unit.to_be_bytes()).collect();
+    let file_link = tlv(CONTEXT_0, &tlv(CONTEXT_2, &tlv(CONTEXT_0_PRIMITIVE, &obsolete)));
+    let flags = tlv(BIT_STRING, &[0x00]);
+    let pe_image_data = seq(&[&flags, &file_link]);
+    let data = seq(&[&oid(SPC_PE_IMAGE_DATA), &pe_image_data]);
+    let digest_info = seq(&[&sha256_algorithm(), &octet_string(digest)]);
+    seq(&[&data, &digest_info])
+}
+
+/// AlgorithmIdentifier { id-sha256, NULL }.
+fn sha256_algorithm() -> Vec<u8> {
+    seq(&[&oid(SHA256), &NULL])
+}
+
+fn integer_one() -> Vec<u8> {
+    tlv(INTEGER, &[0x01])
+}
+
+fn oid(oid: ObjectIdentifier) -> Vec<u8> {
+    tlv(OID, oid.as_bytes())
+}
+
+fn octet_string(bytes: &[u8]) -> Vec<u8> {
+    tlv(OCTET_STRING, bytes)
+}
+
+fn seq(parts: &[&[u8]]) -> Vec<u8> {
+    tlv(SEQUENCE, &parts.concat())
+}
+
+/// A SET OF with its components sorted by encoding (X.690 §11.6).
+fn set(parts: &[&[u8]]) -> Vec<u8> {
+    let mut sorted = parts.to_vec();
+    sorted.sort();
+    tlv(SET, &sorted.concat())
+}
+
+/// Tag, definite length (X.690 §8.1.3: short form below 128, else the fewest big-endian
+/// bytes), contents.
+fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let len = contents.len();
+    let len_bytes = len.to_be_bytes();
+    let first_nonzero = len_bytes.iter().position(|b| *b != 0).unwrap_or(len_bytes.len());
+    let mut out = Vec::with_capacity(contents.len() + 10);
+    out.push(tag);
+    match u8::try_from(len) {
+        Ok(short) if short < 0x80 => out.push(short),
+        _ => {
+            let significant = &len_bytes[first_nonzero..];
+            // At most size_of::<usize>() = 8 bytes, so the count fits 7 bits.
+            out.push(0x80 | u8::try_from(significant.len()).unwrap_or(0x7F));
+            out.extend_from_slice(significant);
+        }
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+/// The length of the tag and length octets at the start of `der` (made by [`tlv`]).
+fn header_len(der: &[u8]) -> usize {
+    match der.get(1) {
+        Some(len) if *len >= 0x80 => 2 + usize::from(len & 0x7F),
+        _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests;
