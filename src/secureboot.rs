@@ -138,7 +138,8 @@ impl Signer {
         }
         let (cert_der, cert) = parse_certificate(cert_pem)?;
         let tbs = cert.tbs_certificate();
-        let spki_der = tbs.subject_public_key_info().to_der().map_err(|e| cert_err(e.to_string()))?;
+        let spki_der =
+            tbs.subject_public_key_info().to_der().map_err(|e| cert_err(e.to_string()))?;
         let algorithm = tbs.subject_public_key_info().algorithm.oid;
         if algorithm != RSA_ENCRYPTION {
             return Err(Error::Certificate {
@@ -173,12 +174,19 @@ impl Signer {
         let key_pem = read(key_path)?;
         let cert_pem = read(cert_path)?;
         Signer::from_pem(&key_pem, &cert_pem).map_err(|error| match error {
-            Error::Key { .. } => Error::InFile { path: key_path.to_owned(), source: Box::new(error) },
+            Error::Key { .. } => {
+                Error::InFile { path: key_path.to_owned(), source: Box::new(error) }
+            }
             Error::Certificate { .. } | Error::Mismatch => {
                 Error::InFile { path: cert_path.to_owned(), source: Box::new(error) }
             }
             other => other,
         })
+    }
+
+    /// The size of the RSA modulus in bits.
+    pub fn key_bits(&self) -> usize {
+        self.key_bits
     }
 
     /// The certificate, DER.
@@ -255,7 +263,8 @@ pub fn sign_pe(image: &[u8], signer: &Signer) -> Result<Vec<u8>, Error> {
     };
     let table_offset_u32 =
         u32::try_from(table_offset).map_err(|_| too_large("the image", table_offset))?;
-    let table_len_u32 = u32::try_from(table_len).map_err(|_| too_large("the signature", table_len))?;
+    let table_len_u32 =
+        u32::try_from(table_len).map_err(|_| too_large("the signature", table_len))?;
     let certificate_len_u32 =
         u32::try_from(certificate_len).map_err(|_| too_large("the signature", certificate_len))?;
 
@@ -291,9 +300,8 @@ fn unsigned_padded(image: &[u8]) -> Result<Vec<u8>, Error> {
         let table_end = start.checked_add(usize::try_from(table.size).unwrap_or(usize::MAX));
         // The table must be the file's last bytes (the Authenticode digest excludes only
         // those); allow the 8-byte padding after it.
-        let at_end = table_end.is_some_and(|table_end| {
-            table_end <= image.len() && image.len() - table_end < 8
-        });
+        let at_end = table_end
+            .is_some_and(|table_end| table_end <= image.len() && image.len() - table_end < 8);
         let size_of_headers = usize::try_from(headers.optional.size_of_headers).unwrap_or(0);
         if !at_end || start < size_of_headers {
             return Err(Error::Layout {
@@ -423,8 +431,7 @@ const PKCS7_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.84
 /// contentType attribute (PKCS #9).
 const PKCS9_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 /// messageDigest attribute (PKCS #9).
-const PKCS9_MESSAGE_DIGEST: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+const PKCS9_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 /// SPC_INDIRECT_DATA_OBJID.
 const SPC_INDIRECT_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.1.4");
 /// SPC_SP_OPUS_INFO_OBJID.
