@@ -13,6 +13,7 @@ use expect_test::{Expect, expect};
 use super::*;
 
 /// Runs `openssl` with `args` in `dir`; `None` (skip) when openssl is missing and CI is unset.
+#[allow(clippy::print_stderr, reason = "a skipped test says why")]
 fn openssl(dir: &Path, args: &[&str]) -> Option<()> {
     match Command::new("openssl").args(args).current_dir(dir).output() {
         Ok(output) => {
