@@ -511,3 +511,49 @@ fn clean(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// Images with corrupted headers or cut short are refused with an error or signed, never a
+/// panic; a certificate table that is not at the end of the file is refused.
+#[test]
+fn damaged_images_give_errors_not_panics() {
+    let Some(tools) = tools() else { return };
+    let Some(image) = efi_fixture("systemd-bootx64.efi") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = make_key(&tools, dir.path(), "kit");
+    let signer = Signer::from_files(&key, &cert).unwrap();
+
+    let signed = sign_pe(&image, &signer).unwrap();
+    let mut trailing = signed.clone();
+    trailing.extend_from_slice(&[0xAA; 16]);
+    let error = sign_pe(&trailing, &signer).unwrap_err().to_string();
+    assert!(error.contains("is not at the end of the"), "{error}");
+
+    // A deterministic xorshift picks which header byte to change and how.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut signed_count, mut refused) = (0, 0);
+    for _ in 0..300 {
+        let mut damaged = if next() % 2 == 0 { image.clone() } else { signed.clone() };
+        for _ in 0..1 + next() % 3 {
+            let at = usize::try_from(next() % 1024).unwrap();
+            damaged[at] = u8::try_from(next() % 256).unwrap();
+        }
+        match sign_pe(&damaged, &signer) {
+            Ok(out) => {
+                signed_count += 1;
+                formats::pe::image_digest(&mut Cursor::new(&out)).unwrap();
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    for len in [0, 1, 63, 64, 200, 511, 1024, image.len() / 2, image.len() - 1] {
+        let _ = sign_pe(&image[..len], &signer);
+    }
+    eprintln!("damaged headers: {signed_count} signed, {refused} refused");
+    assert!(refused > 0 && signed_count > 0);
+}
