@@ -8,7 +8,8 @@
 //! - a PKCS #7 (RFC 2315) `SignedData` wraps an `SpcIndirectDataContent` holding that digest
 //!   ("Authenticode-Specific Structures"), the signer's certificate and one `SignerInfo` with the
 //!   authenticated attributes `contentType`, `messageDigest` and an empty `SpcSpOpusInfo`, and
-//!   an RSASSA-PKCS1-v1_5 SHA-256 signature (deterministic, RFC 8017 §8.2);
+//!   an RSASSA-PKCS1-v1_5 SHA-256 signature (deterministic, RFC 8017 §8.2) or an ECDSA P-256
+//!   SHA-256 one (deterministic nonces, RFC 6979);
 //! - the DER is wrapped in a `WIN_CERTIFICATE` (revision 0x0200, type `WIN_CERT_TYPE_PKCS_SIGNED_DATA`),
 //!   appended at the end of the image (8-byte aligned), data directory 4
 //!   (`IMAGE_DIRECTORY_ENTRY_SECURITY`) gets its file offset and size, and the `CheckSum` is
@@ -21,8 +22,8 @@
 //!
 //! - `signingTime` and timestamps (RFC 3161 countersignatures): they would make output depend
 //!   on the clock. UEFI firmware ignores them.
-//! - ECDSA and Ed25519 keys (UEFI `db` entries are RSA-2048 in practice), encrypted private
-//!   keys (decrypt them with `openssl pkey` first), certificate chains (only the signer's
+//! - Ed25519 keys and ECDSA on curves other than P-256 (UEFI `db` entries are RSA-2048 in
+//!   practice; firmware such as OVMF verifies RSA only), encrypted private keys (decrypt them with `openssl pkey` first), certificate chains (only the signer's
 //!   certificate is embedded), and several signatures on one image.
 
 use std::fmt;
@@ -46,16 +47,25 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// A private key and its certificate, ready to sign PE images.
 #[derive(Clone)]
 pub struct Signer {
-    /// The RSA key, signing with PKCS #1 v1.5 and SHA-256.
-    key: rsa::pkcs1v15::SigningKey<Sha256>,
+    /// The private key.
+    key: Key,
     /// The certificate, DER, as embedded in the signature.
     cert_der: Vec<u8>,
     /// The certificate's issuer `Name`, DER.
     issuer_der: Vec<u8>,
     /// The certificate's `serialNumber`, DER (an INTEGER).
     serial_der: Vec<u8>,
-    /// The modulus size in bits.
+    /// The key's size in bits (the RSA modulus, or 256 for P-256).
     key_bits: usize,
+}
+
+/// A private key of a supported kind.
+#[derive(Clone)]
+enum Key {
+    /// RSA, signing with PKCS #1 v1.5 and SHA-256.
+    Rsa(rsa::pkcs1v15::SigningKey<Sha256>),
+    /// ECDSA on P-256 with SHA-256.
+    EcdsaP256(p256::ecdsa::SigningKey),
 }
 
 /// Errors loading a key or certificate or signing an image. Each names the input at fault.
@@ -104,9 +114,11 @@ pub enum Error {
         /// What is out of place.
         problem: String,
     },
-    /// The RSA signature could not be computed.
-    #[error("signing with the {bits}-bit RSA key failed")]
+    /// The signature could not be computed.
+    #[error("signing with the {bits}-bit {algorithm} key failed")]
     Sign {
+        /// The key's algorithm.
+        algorithm: &'static str,
         /// The key's size.
         bits: usize,
     },
@@ -123,46 +135,60 @@ impl fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// Loads a PEM private key (PKCS #8 `PRIVATE KEY` or PKCS #1 `RSA PRIVATE KEY`, RSA of at
-    /// least 2048 bits, not encrypted) and the PEM certificate of its public key (the first
-    /// `CERTIFICATE` block).
+    /// Loads a PEM private key (not encrypted: PKCS #8 `PRIVATE KEY`, PKCS #1 `RSA PRIVATE KEY`
+    /// or SEC1 `EC PRIVATE KEY`; RSA of at least 2048 bits or ECDSA P-256) and the PEM
+    /// certificate of its public key (the first `CERTIFICATE` block).
     pub fn from_pem(key_pem: &[u8], cert_pem: &[u8]) -> Result<Signer, Error> {
-        let key = parse_key(key_pem)?;
-        let key_bits = key.size() * 8;
-        if key_bits < MIN_RSA_BITS {
-            return Err(Error::Key {
-                problem: format!(
-                    "RSA key of {key_bits} bits, expected at least {MIN_RSA_BITS} bits"
-                ),
-            });
+        let parsed = parse_key(key_pem)?;
+        if let ParsedKey::Rsa(key) = &parsed {
+            let key_bits = key.size() * 8;
+            if key_bits < MIN_RSA_BITS {
+                return Err(Error::Key {
+                    problem: format!(
+                        "RSA key of {key_bits} bits, expected at least {MIN_RSA_BITS} bits"
+                    ),
+                });
+            }
         }
         let (cert_der, cert) = parse_certificate(cert_pem)?;
         let tbs = cert.tbs_certificate();
         let spki_der =
             tbs.subject_public_key_info().to_der().map_err(|e| cert_err(e.to_string()))?;
-        let algorithm = tbs.subject_public_key_info().algorithm.oid;
-        if algorithm != RSA_ENCRYPTION {
-            return Err(Error::Certificate {
-                problem: format!(
-                    "public key is {}, expected RSA (rsaEncryption, 1.2.840.113549.1.1.1)",
-                    algorithm_name(algorithm)
-                ),
-            });
-        }
-        let cert_key = rsa::PublicKey::from_public_key_der(&spki_der)
-            .map_err(|e| cert_err(format!("RSA public key does not decode: {e}")))?;
-        if cert_key != key.to_public_key() {
-            return Err(Error::Mismatch);
-        }
+        let cert_algorithm = tbs.subject_public_key_info().algorithm.oid;
+        let (key, key_bits) = match parsed {
+            ParsedKey::Rsa(key) => {
+                if cert_algorithm != RSA_ENCRYPTION {
+                    return Err(cert_err(format!(
+                        "public key is {}, expected RSA (rsaEncryption, 1.2.840.113549.1.1.1) as the private key",
+                        algorithm_name(cert_algorithm)
+                    )));
+                }
+                let cert_key = rsa::PublicKey::from_public_key_der(&spki_der)
+                    .map_err(|e| cert_err(format!("RSA public key does not decode: {e}")))?;
+                if cert_key != key.to_public_key() {
+                    return Err(Error::Mismatch);
+                }
+                let key_bits = key.size() * 8;
+                (Key::Rsa(rsa::pkcs1v15::SigningKey::new(key)), key_bits)
+            }
+            ParsedKey::EcdsaP256(key) => {
+                if cert_algorithm != EC_PUBLIC_KEY {
+                    return Err(cert_err(format!(
+                        "public key is {}, expected EC P-256 as the private key",
+                        algorithm_name(cert_algorithm)
+                    )));
+                }
+                let cert_key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki_der)
+                    .map_err(|e| cert_err(format!("P-256 public key does not decode: {e}")))?;
+                if &cert_key != key.verifying_key() {
+                    return Err(Error::Mismatch);
+                }
+                (Key::EcdsaP256(key), 256)
+            }
+        };
         let issuer_der = tbs.issuer().to_der().map_err(|e| cert_err(e.to_string()))?;
         let serial_der = tbs.serial_number().to_der().map_err(|e| cert_err(e.to_string()))?;
-        Ok(Signer {
-            key: rsa::pkcs1v15::SigningKey::new(key),
-            cert_der,
-            issuer_der,
-            serial_der,
-            key_bits,
-        })
+        Ok(Signer { key, cert_der, issuer_der, serial_der, key_bits })
     }
 
     /// Reads the PEM private key and certificate from files ([`Signer::from_pem`]); errors name
@@ -184,7 +210,7 @@ impl Signer {
         })
     }
 
-    /// The size of the RSA modulus in bits.
+    /// The size of the key in bits (the RSA modulus, or 256 for P-256).
     pub fn key_bits(&self) -> usize {
         self.key_bits
     }
@@ -213,18 +239,29 @@ impl Signer {
         let attributes = attributes.concat();
         // The signature covers the attributes encoded as a SET (PKCS #7 §9.3), while the
         // SignerInfo carries them under the implicit [0] tag.
-        let signature = self
-            .key
-            .try_sign(&tlv(SET, &attributes))
-            .map_err(|_| Error::Sign { bits: self.key_bits })?;
-        let signature = signature.to_vec();
+        let signed_attributes = tlv(SET, &attributes);
+        let (signature, signature_algorithm) = match &self.key {
+            Key::Rsa(key) => {
+                let signature = key
+                    .try_sign(&signed_attributes)
+                    .map_err(|_| Error::Sign { algorithm: "RSA", bits: self.key_bits })?;
+                (signature.to_vec(), seq(&[&oid(RSA_ENCRYPTION), &NULL]))
+            }
+            Key::EcdsaP256(key) => {
+                let signature: p256::ecdsa::Signature = key
+                    .try_sign(&signed_attributes)
+                    .map_err(|_| Error::Sign { algorithm: "ECDSA P-256", bits: self.key_bits })?;
+                // ECDSA-Sig-Value (RFC 5480 §2.2.3), algorithm without parameters (RFC 5758).
+                (signature.to_der().to_vec(), seq(&[&oid(ECDSA_WITH_SHA256)]))
+            }
+        };
 
         let signer_info = seq(&[
             &integer_one(),
             &seq(&[&self.issuer_der, &self.serial_der]),
             &sha256_algorithm(),
             &tlv(CONTEXT_0, &attributes),
-            &seq(&[&oid(RSA_ENCRYPTION), &NULL]),
+            &signature_algorithm,
             &octet_string(&signature),
         ]);
         let signed_data = seq(&[
@@ -330,36 +367,48 @@ fn directory_entry(image: &mut [u8], offset: usize) -> Result<&mut [u8], Error> 
     })
 }
 
-/// The parsed RSA private key of `pem`.
-fn parse_key(pem: &[u8]) -> Result<rsa::PrivateKey, Error> {
+/// A decoded private key.
+enum ParsedKey {
+    Rsa(rsa::PrivateKey),
+    EcdsaP256(p256::ecdsa::SigningKey),
+}
+
+/// The private key of `pem`.
+fn parse_key(pem: &[u8]) -> Result<ParsedKey, Error> {
     let key_err = |problem: String| Error::Key { problem };
     let (label, der) = decode_pem(pem).map_err(key_err)?;
     match label.as_str() {
         "PRIVATE KEY" => {
             let info = PrivateKeyInfoRef::try_from(der.as_slice())
                 .map_err(|e| key_err(format!("PKCS #8 structure does not decode: {e}")))?;
-            let algorithm = info.algorithm.oid;
-            if algorithm != RSA_ENCRYPTION {
-                return Err(key_err(format!(
-                    "{} key, expected an RSA key",
-                    algorithm_name(algorithm)
-                )));
+            match info.algorithm.oid {
+                RSA_ENCRYPTION => rsa::PrivateKey::from_pkcs8_der(&der)
+                    .map(ParsedKey::Rsa)
+                    .map_err(|e| key_err(format!("RSA key does not decode: {e}"))),
+                EC_PUBLIC_KEY => p256::ecdsa::SigningKey::from_pkcs8_der(&der)
+                    .map(ParsedKey::EcdsaP256)
+                    .map_err(|e| key_err(format!("EC key is not a P-256 key: {e}"))),
+                other => Err(key_err(format!(
+                    "{} key, expected an RSA or EC P-256 key",
+                    algorithm_name(other)
+                ))),
             }
-            rsa::PrivateKey::from_pkcs8_der(&der)
-                .map_err(|e| key_err(format!("RSA key does not decode: {e}")))
         }
         "RSA PRIVATE KEY" => rsa::PrivateKey::from_pkcs1_der(&der)
+            .map(ParsedKey::Rsa)
             .map_err(|e| key_err(format!("PKCS #1 RSA key does not decode: {e}"))),
+        "EC PRIVATE KEY" => p256::SecretKey::from_sec1_der(&der)
+            .map(|secret| ParsedKey::EcdsaP256(secret.into()))
+            .map_err(|e| key_err(format!("SEC1 EC key is not a P-256 key: {e}"))),
         "ENCRYPTED PRIVATE KEY" => Err(key_err(
             "the key is encrypted, expected an unencrypted key (decrypt it with `openssl pkey -in KEY -out PLAIN`)".to_owned(),
         )),
-        "EC PRIVATE KEY" => Err(key_err("an EC key, expected an RSA key".to_owned())),
         "CERTIFICATE" => Err(key_err(
             "found a CERTIFICATE, expected a PRIVATE KEY (are the key and certificate swapped?)"
                 .to_owned(),
         )),
         other => Err(key_err(format!(
-            "PEM block is {other:?}, expected \"PRIVATE KEY\" or \"RSA PRIVATE KEY\""
+            "PEM block is {other:?}, expected \"PRIVATE KEY\", \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\""
         ))),
     }
 }
@@ -411,6 +460,7 @@ fn decode_pem(pem: &[u8]) -> Result<(String, Vec<u8>), String> {
 /// A readable name for a public key algorithm.
 fn algorithm_name(oid: ObjectIdentifier) -> String {
     match oid {
+        RSA_ENCRYPTION => "an RSA (rsaEncryption)".to_owned(),
         EC_PUBLIC_KEY => "an EC (id-ecPublicKey)".to_owned(),
         ED25519 => "an Ed25519".to_owned(),
         other => format!("a key of algorithm {other}"),
@@ -424,6 +474,8 @@ const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.1
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 /// id-Ed25519 (RFC 8410).
 const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+/// ecdsa-with-SHA256 (RFC 5758).
+const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 /// id-sha256 (NIST).
 const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 /// signedData (PKCS #7).

@@ -557,3 +557,46 @@ fn damaged_images_give_errors_not_panics() {
     eprintln!("damaged headers: {signed_count} signed, {refused} refused");
     assert!(refused > 0 && signed_count > 0);
 }
+
+/// An ECDSA P-256 key signs too (RFC 6979 nonces: deterministic); sbverify and osslsigncode
+/// accept the signature.
+#[test]
+fn ecdsa_p256_signatures_verify() {
+    let Some(tools) = tools() else { return };
+    let Some(image) = efi_fixture("systemd-bootx64.efi") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ec.key");
+    let cert = dir.path().join("ec.pem");
+    let result = output(
+        &tools.openssl,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=kit-test-ec",
+            "-days",
+            "3650",
+            "-keyout",
+            s(&key),
+            "-out",
+            s(&cert),
+        ],
+    );
+    assert!(result.status.success(), "openssl req: {}", text(&result));
+    let signer = Signer::from_files(&key, &cert).unwrap();
+    let signed = sign_pe(&image, &signer).unwrap();
+    assert_eq!(signed, sign_pe(&image, &signer).unwrap());
+    let path = dir.path().join("signed.efi");
+    fs::write(&path, &signed).unwrap();
+    assert_sbverify_ok(&tools, &cert, &path);
+    let (_, other_cert) = make_key(&tools, dir.path(), "other");
+    assert_sbverify_fails(&tools, &other_cert, &path);
+    let result = output(&tools.osslsigncode, &["verify", "-in", s(&path), "-CAfile", s(&cert)]);
+    let said = text(&result);
+    assert!(result.status.success() && said.contains("Signature verification: ok"), "{said}");
+}

@@ -52,7 +52,7 @@ fn rsa2048(dir: &Path, name: &str) -> Option<(PathBuf, PathBuf)> {
 /// Loads `key` and `cert` and shows the error (or "ok").
 fn check_load(key: &[u8], cert: &[u8], expect: Expect) {
     let actual = match Signer::from_pem(key, cert) {
-        Ok(signer) => format!("ok: {}-bit RSA key", signer.key_bits()),
+        Ok(signer) => format!("ok: {}-bit key", signer.key_bits()),
         Err(error) => error.to_string(),
     };
     expect.assert_eq(&actual);
@@ -205,7 +205,7 @@ fn keys_and_certificates_that_cannot_be_used() {
     let Some((key, cert)) = rsa2048(dir.path(), "a") else { return };
     let Some((other_key, other_cert)) = rsa2048(dir.path(), "b") else { return };
     let (key, cert) = (read(&key), read(&cert));
-    check_load(&key, &cert, expect![["ok: 2048-bit RSA key"]]);
+    check_load(&key, &cert, expect![["ok: 2048-bit key"]]);
     check_load(
         &read(&other_key),
         &cert,
@@ -252,7 +252,7 @@ fn keys_and_certificates_that_cannot_be_used() {
     // Text before the PEM block (as `openssl x509 -text` writes) is skipped.
     let mut with_text = b"Certificate:\n    Data: ...\n".to_vec();
     with_text.extend_from_slice(&cert);
-    check_load(&key, &with_text, expect![["ok: 2048-bit RSA key"]]);
+    check_load(&key, &with_text, expect![["ok: 2048-bit key"]]);
 
     // An encrypted key is refused with the command that decrypts it.
     let Some(()) = openssl(
@@ -275,7 +275,7 @@ fn keys_and_certificates_that_cannot_be_used() {
     else {
         return;
     };
-    check_load(&read(&dir.path().join("pkcs1.key")), &cert, expect![["ok: 2048-bit RSA key"]]);
+    check_load(&read(&dir.path().join("pkcs1.key")), &cert, expect![["ok: 2048-bit key"]]);
 
     // Too small, and not RSA.
     let Some((small_key, small_cert)) = key_and_cert(dir.path(), "small", &["-newkey", "rsa:1024"])
@@ -287,23 +287,68 @@ fn keys_and_certificates_that_cannot_be_used() {
         &read(&small_cert),
         expect![[r#"private key: RSA key of 1024 bits, expected at least 2048 bits"#]],
     );
-    let Some((ec_key, ec_cert)) =
-        key_and_cert(dir.path(), "ec", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-    else {
+
+    // ECDSA: P-256 in PKCS #8 and SEC1 is accepted, with its own certificate only; other curves
+    // and Ed25519 are refused.
+    let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    let Some((ec_key, ec_cert)) = key_and_cert(dir.path(), "ec", &p256) else { return };
+    let (ec_key, ec_cert) = (read(&ec_key), read(&ec_cert));
+    check_load(&ec_key, &ec_cert, expect![["ok: 256-bit key"]]);
+    check_load(
+        &key,
+        &ec_cert,
+        expect![
+            "certificate: public key is an EC (id-ecPublicKey), expected RSA (rsaEncryption, 1.2.840.113549.1.1.1) as the private key"
+        ],
+    );
+    check_load(
+        &ec_key,
+        &cert,
+        expect![
+            "certificate: public key is an RSA (rsaEncryption), expected EC P-256 as the private key"
+        ],
+    );
+    let Some(()) = openssl(dir.path(), &["ec", "-in", "ec.key", "-out", "sec1.key"]) else {
+        return;
+    };
+    check_load(&read(&dir.path().join("sec1.key")), &ec_cert, expect![["ok: 256-bit key"]]);
+    let Some((other_ec_key, _)) = key_and_cert(dir.path(), "ec2", &p256) else { return };
+    check_load(
+        &read(&other_ec_key),
+        &ec_cert,
+        expect![
+            "the certificate does not match the private key: the certificate's public key differs from the key's"
+        ],
+    );
+    let p384 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"];
+    let Some((p384_key, p384_cert)) = key_and_cert(dir.path(), "p384", &p384) else { return };
+    check_load(
+        &read(&p384_key),
+        &read(&p384_cert),
+        expect![
+            "private key: EC key is not a P-256 key: public key error: unknown/unsupported algorithm OID: 1.3.132.0.34"
+        ],
+    );
+    let Some((ed_key, ed_cert)) = key_and_cert(dir.path(), "ed", &["-newkey", "ed25519"]) else {
         return;
     };
     check_load(
-        &read(&ec_key),
-        &read(&ec_cert),
-        expect![[r#"private key: an EC (id-ecPublicKey) key, expected an RSA key"#]],
+        &read(&ed_key),
+        &read(&ed_cert),
+        expect!["private key: an Ed25519 key, expected an RSA or EC P-256 key"],
     );
-    check_load(
-        &key,
-        &read(&ec_cert),
-        expect![[
-            r#"certificate: public key is an EC (id-ecPublicKey), expected RSA (rsaEncryption, 1.2.840.113549.1.1.1)"#
-        ]],
-    );
+}
+
+#[test]
+fn ecdsa_signatures_are_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    let Some((key, cert)) = key_and_cert(dir.path(), "ec", &p256) else { return };
+    let signer = Signer::from_files(&key, &cert).unwrap();
+    let signed = signer.authenticode_signed_data(&[1; 32]).unwrap();
+    assert_eq!(signed, signer.authenticode_signed_data(&[1; 32]).unwrap());
+    let algorithm = seq(&[&oid(ECDSA_WITH_SHA256)]);
+    assert!(signed.windows(algorithm.len()).any(|w| w == algorithm));
 }
 
 #[test]
