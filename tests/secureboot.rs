@@ -600,3 +600,45 @@ fn ecdsa_p256_signatures_verify() {
     let said = text(&result);
     assert!(result.status.success() && said.contains("Signature verification: ok"), "{said}");
 }
+
+/// A UKI of about 100 MB (the size of a large kernel and initrd) signs in memory in a few
+/// seconds and verifies; slow (`KIT_SLOW_TESTS=1` or CI).
+#[test]
+fn a_100_mb_uki_signs_and_verifies() {
+    let Some(()) = support::require_slow_tests("signing a 100 MB UKI") else { return };
+    let Some(tools) = tools() else { return };
+    let Some(stub) = efi_fixture("linuxx64.efi.stub") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = make_key(&tools, dir.path(), "kit");
+    let signer = Signer::from_files(&key, &cert).unwrap();
+    let inline = |data: Vec<u8>| formats::tree::Content::Inline(Arc::from(data));
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..100_000_003u32)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let sections = formats::uki::UkiSections {
+        osrel: inline(b"ID=kit\n".to_vec()),
+        cmdline: inline(b"console=ttyS0".to_vec()),
+        uname: inline(b"6.1.0-kit".to_vec()),
+        initrd: inline(noise),
+        linux: inline(vec![0x4D; 12_000_000]),
+        dtb: None,
+        splash: None,
+    };
+    let options = formats::uki::UkiOptions { arch: formats::uki::Arch::X86_64 };
+    let image = formats::uki::to_vec(&stub, &sections, &options, &formats::tree::NoBlobs).unwrap();
+    let started = Instant::now();
+    let signed = sign_pe(&image, &signer).unwrap();
+    let elapsed = started.elapsed();
+    eprintln!("signed a {} byte UKI in {elapsed:?}", image.len());
+    let path = dir.path().join("big.efi");
+    fs::write(&path, &signed).unwrap();
+    assert_sbverify_ok(&tools, &cert, &path);
+    let result = output(&tools.osslsigncode, &["verify", "-in", s(&path), "-CAfile", s(&cert)]);
+    assert!(result.status.success(), "osslsigncode: {}", text(&result));
+}
