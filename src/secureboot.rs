@@ -20,11 +20,12 @@
 //!
 //! # Not supported
 //!
-//! - `signingTime` and timestamps (RFC 3161 countersignatures): they would make output depend
-//!   on the clock. UEFI firmware ignores them.
-//! - Ed25519 keys and ECDSA on curves other than P-256 (UEFI `db` entries are RSA-2048 in
-//!   practice; firmware such as OVMF verifies RSA only), encrypted private keys (decrypt them with `openssl pkey` first), certificate chains (only the signer's
-//!   certificate is embedded), and several signatures on one image.
+//! - `signingTime` and timestamps (RFC 3161 countersignatures): they would make the output
+//!   depend on the clock, and Secure Boot verification does not need them.
+//! - Ed25519 keys and ECDSA on curves other than P-256. UEFI `db` entries are RSA-2048 in
+//!   practice and firmware may not verify ECDSA: the OVMF boot test signs with RSA.
+//! - Encrypted private keys (decrypt them with `openssl pkey` first), certificate chains (only
+//!   the signer's certificate is embedded), and several signatures on one image.
 
 use std::fmt;
 use std::io::Cursor;
@@ -220,12 +221,13 @@ impl Signer {
         &self.cert_der
     }
 
-    /// The DER `ContentInfo` (PKCS #7 `SignedData`) signing the Authenticode digest `digest`.
+    /// The DER `ContentInfo` (PKCS #7 `SignedData`) signing the Authenticode digest
+    /// `image_digest`, as [`sign_pe`] embeds it.
     pub fn authenticode_signed_data(&self, image_digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
         let indirect = spc_indirect_data_content(image_digest);
-        // Authenticode: "the messageDigest attribute … is the hash of the DER encoding of the
-        // SpcIndirectDataContent … excluding the [SEQUENCE's] tag and length", as PKCS #7
-        // §9.3 hashes only the content octets.
+        // The messageDigest attribute is the hash of the SpcIndirectDataContent's contents
+        // octets only, without its SEQUENCE tag and length (PKCS #7 §9.3 digests "the contents
+        // octets of the DER encoding of the content field"; Authenticode follows it).
         let content_octets = &indirect[header_len(&indirect)..];
         let message_digest: [u8; 32] = Sha256::digest(content_octets).into();
 
