@@ -28,7 +28,7 @@
 //!   the signer's certificate is embedded), and several signatures on one image.
 
 use std::fmt;
-use std::io::Cursor;
+use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use der::asn1::ObjectIdentifier;
@@ -40,6 +40,7 @@ use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
+use formats::pe::checksum::PeChecksum;
 use formats::pe::optional_header::CERTIFICATE_TABLE;
 
 /// Smallest RSA modulus accepted, in bits.
@@ -114,6 +115,20 @@ pub enum Error {
     Layout {
         /// What is out of place.
         problem: String,
+    },
+    /// Reading the image failed.
+    #[error("reading the PE image at byte {offset}: {source}")]
+    Read {
+        /// Where.
+        offset: u64,
+        /// The error.
+        source: io::Error,
+    },
+    /// Writing the signed image failed.
+    #[error("writing the signed PE image: {source}")]
+    Write {
+        /// The error.
+        source: io::Error,
     },
     /// The signature could not be computed.
     #[error("signing with the {bits}-bit {algorithm} key failed")]
@@ -279,10 +294,40 @@ impl Signer {
 
 /// Signs the PE32+ image `image`: returns it padded to 8 bytes, with the signature's
 /// certificate table appended, data directory 4 pointing at it and the checksum updated. An
-/// existing certificate table at the end of the image is replaced.
+/// existing certificate table at the end of the image is replaced. In memory; see
+/// [`sign_pe_stream`] for files.
 pub fn sign_pe(image: &[u8], signer: &Signer) -> Result<Vec<u8>, Error> {
-    let mut out = unsigned_padded(image)?;
-    let headers = formats::pe::parse_headers(&out)?;
+    let mut out = Cursor::new(Vec::with_capacity(image.len().saturating_add(8 << 10)));
+    sign_pe_stream(&mut Cursor::new(image), &mut out, signer)?;
+    Ok(out.into_inner())
+}
+
+/// Signs the PE32+ image read from `input` as [`sign_pe`] does, writing the signed image to
+/// `out`, 64 KiB at a time; returns the signed image's length. Reads the input three times (the
+/// digest, the checksum, the copy), so `out` never seeks.
+pub fn sign_pe_stream(
+    input: &mut (impl Read + Seek),
+    out: &mut impl Write,
+    signer: &Signer,
+) -> Result<u64, Error> {
+    sign_pe_inner(input, out, signer)
+}
+
+/// A reader that can seek, as a trait object.
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek + ?Sized> ReadSeek for T {}
+
+/// The non-generic body of [`sign_pe_stream`].
+fn sign_pe_inner(
+    input: &mut dyn ReadSeek,
+    out: &mut dyn Write,
+    signer: &Signer,
+) -> Result<u64, Error> {
+    // `&mut dyn ReadSeek` is itself `Read + Seek` (and sized).
+    let mut input = input;
+    let (headers, file_len) = formats::pe::read_headers(&mut input)?;
+    let body_len = unsigned_len(&headers, file_len)?;
+    let padded_len = body_len.next_multiple_of(8);
     let directory_offset = headers.directory_offset(CERTIFICATE_TABLE).ok_or_else(|| {
         Error::Layout {
             problem: format!(
@@ -291,82 +336,161 @@ pub fn sign_pe(image: &[u8], signer: &Signer) -> Result<Vec<u8>, Error> {
             ),
         }
     })?;
-    let digest = formats::pe::image_digest(&mut Cursor::new(&out))?;
+    let directory_offset = u64::try_from(directory_offset).unwrap_or(u64::MAX);
+    let checksum_offset = u64::try_from(headers.checksum_offset()).unwrap_or(u64::MAX);
+
+    // The digest of the unsigned image: without the old table, padded, directory entry zero.
+    let mut unsigned = Patched {
+        inner: input,
+        body_len,
+        padded_len,
+        patches: vec![(directory_offset, [0; 8].to_vec())],
+        pos: 0,
+    };
+    let digest = formats::pe::image_digest(&mut unsigned)?;
     let signed_data = signer.authenticode_signed_data(&digest)?;
 
-    let table_offset = out.len();
     let certificate_len = WIN_CERTIFICATE_HEADER_BYTES + signed_data.len();
     let table_len = certificate_len.next_multiple_of(8);
-    let too_large = |what: &str, value: usize| Error::Layout {
+    let too_large = |what: &str, value: u64| Error::Layout {
         problem: format!("{what} is {value} bytes, the certificate table's fields are 32-bit"),
     };
     let table_offset_u32 =
-        u32::try_from(table_offset).map_err(|_| too_large("the image", table_offset))?;
-    let table_len_u32 =
-        u32::try_from(table_len).map_err(|_| too_large("the signature", table_len))?;
-    let certificate_len_u32 =
-        u32::try_from(certificate_len).map_err(|_| too_large("the signature", certificate_len))?;
-
+        u32::try_from(padded_len).map_err(|_| too_large("the image", padded_len))?;
+    let table_len_u32 = u32::try_from(table_len)
+        .map_err(|_| too_large("the signature", u64::try_from(table_len).unwrap_or(u64::MAX)))?;
+    let certificate_len_u32 = u32::try_from(certificate_len).map_err(|_| {
+        too_large("the signature", u64::try_from(certificate_len).unwrap_or(u64::MAX))
+    })?;
+    let mut table = Vec::with_capacity(table_len);
     // WIN_CERTIFICATE: dwLength (the header and the signature, without the padding), wRevision,
     // wCertificateType, bCertificate.
-    out.extend_from_slice(&certificate_len_u32.to_le_bytes());
-    out.extend_from_slice(&WIN_CERT_REVISION_2_0.to_le_bytes());
-    out.extend_from_slice(&WIN_CERT_TYPE_PKCS_SIGNED_DATA.to_le_bytes());
-    out.extend_from_slice(&signed_data);
-    out.resize(table_offset + table_len, 0);
+    table.extend_from_slice(&certificate_len_u32.to_le_bytes());
+    table.extend_from_slice(&WIN_CERT_REVISION_2_0.to_le_bytes());
+    table.extend_from_slice(&WIN_CERT_TYPE_PKCS_SIGNED_DATA.to_le_bytes());
+    table.extend_from_slice(&signed_data);
+    table.resize(table_len, 0);
 
     // The data directory's VirtualAddress is a file offset for the certificate table.
-    let entry = directory_entry(&mut out, directory_offset)?;
-    entry[..4].copy_from_slice(&table_offset_u32.to_le_bytes());
-    entry[4..].copy_from_slice(&table_len_u32.to_le_bytes());
-    let checksum_offset = headers.checksum_offset();
-    let sum = formats::pe::checksum::checksum(&out, checksum_offset);
-    let field = out.get_mut(checksum_offset..checksum_offset + 4).ok_or_else(|| Error::Layout {
-        problem: format!("the CheckSum field at {checksum_offset} is beyond the image"),
+    let mut entry = table_offset_u32.to_le_bytes().to_vec();
+    entry.extend_from_slice(&table_len_u32.to_le_bytes());
+    unsigned.patches = vec![(directory_offset, entry), (checksum_offset, [0; 4].to_vec())];
+    let mut sum = PeChecksum::new();
+    copy_range(&mut unsigned, padded_len, &mut |chunk| {
+        sum.update(chunk);
+        Ok(())
     })?;
-    field.copy_from_slice(&sum.to_le_bytes());
-    Ok(out)
+    sum.update(&table);
+    let checksum = sum.finish();
+
+    unsigned.patches[1].1 = checksum.to_le_bytes().to_vec();
+    copy_range(&mut unsigned, padded_len, &mut |chunk| {
+        out.write_all(chunk).map_err(|source| Error::Write { source })
+    })?;
+    out.write_all(&table).map_err(|source| Error::Write { source })?;
+    Ok(padded_len + u64::from(table_len_u32))
 }
 
-/// The image without its certificate table (if any), with data directory 4 cleared, padded
-/// with zeros to a multiple of 8 bytes.
-fn unsigned_padded(image: &[u8]) -> Result<Vec<u8>, Error> {
-    let headers = formats::pe::parse_headers(image)?;
+/// The length of the image without its certificate table: the whole file when unsigned, the
+/// table's offset when the table ends the file (up to 7 bytes of padding after it).
+fn unsigned_len(headers: &formats::pe::PeHeaders, file_len: u64) -> Result<u64, Error> {
     let table = headers.certificate_table();
-    let mut end = image.len();
-    if table.virtual_address != 0 || table.size != 0 {
-        let start = usize::try_from(table.virtual_address).unwrap_or(usize::MAX);
-        let table_end = start.checked_add(usize::try_from(table.size).unwrap_or(usize::MAX));
-        // The table must be the file's last bytes (the Authenticode digest excludes only
-        // those); allow the 8-byte padding after it.
-        let at_end = table_end
-            .is_some_and(|table_end| table_end <= image.len() && image.len() - table_end < 8);
-        let size_of_headers = usize::try_from(headers.optional.size_of_headers).unwrap_or(0);
-        if !at_end || start < size_of_headers {
-            return Err(Error::Layout {
-                problem: format!(
-                    "the existing certificate table at {start} ({} bytes) is not at the end of the {}-byte image, so it cannot be replaced",
-                    table.size,
-                    image.len()
-                ),
-            });
-        }
-        end = start;
+    if table.virtual_address == 0 && table.size == 0 {
+        return Ok(file_len);
     }
-    let mut out = Vec::with_capacity(end.next_multiple_of(8) + 4096);
-    out.extend_from_slice(&image[..end]);
-    out.resize(end.next_multiple_of(8), 0);
-    if let Some(offset) = headers.directory_offset(CERTIFICATE_TABLE) {
-        directory_entry(&mut out, offset)?.fill(0);
+    let start = u64::from(table.virtual_address);
+    let table_end = start + u64::from(table.size);
+    // The table must be the file's last bytes (the Authenticode digest excludes only those).
+    let at_end = table_end <= file_len && file_len - table_end < 8;
+    if !at_end || start < u64::from(headers.optional.size_of_headers) {
+        return Err(Error::Layout {
+            problem: format!(
+                "the existing certificate table at {start} ({} bytes) is not at the end of the {file_len}-byte image, so it cannot be replaced",
+                table.size
+            ),
+        });
     }
-    Ok(out)
+    Ok(start)
 }
 
-/// The 8 bytes of the data directory entry at `offset`.
-fn directory_entry(image: &mut [u8], offset: usize) -> Result<&mut [u8], Error> {
-    image.get_mut(offset..offset + 8).ok_or_else(|| Error::Layout {
-        problem: format!("the certificate table's data directory at {offset} is beyond the image"),
-    })
+/// The image as it is signed: the input's first `body_len` bytes, zeros up to `padded_len`, and
+/// `patches` (offset, bytes) written over it.
+struct Patched<'a> {
+    inner: &'a mut dyn ReadSeek,
+    body_len: u64,
+    padded_len: u64,
+    patches: Vec<(u64, Vec<u8>)>,
+    pos: u64,
+}
+
+impl Read for Patched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.padded_len.saturating_sub(self.pos);
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let buf = &mut buf[..want];
+        let from_input =
+            usize::try_from(self.body_len.saturating_sub(self.pos)).unwrap_or(usize::MAX).min(want);
+        if from_input > 0 {
+            self.inner.seek(SeekFrom::Start(self.pos))?;
+            self.inner.read_exact(&mut buf[..from_input])?;
+        }
+        buf[from_input..].fill(0);
+        let (start, end) = (self.pos, self.pos + u64::try_from(want).unwrap_or(u64::MAX));
+        for (at, bytes) in &self.patches {
+            let patch_end = at + u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            if *at >= end || patch_end <= start {
+                continue;
+            }
+            let from = at.max(&start);
+            let to = patch_end.min(end);
+            for offset in *from..to {
+                // Both offsets are inside the ranges just checked.
+                let dst = usize::try_from(offset - start).unwrap_or(0);
+                let src = usize::try_from(offset - at).unwrap_or(0);
+                buf[dst] = bytes[src];
+            }
+        }
+        self.pos = end;
+        Ok(want)
+    }
+}
+
+impl Seek for Patched<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(pos) => Some(pos),
+            SeekFrom::End(delta) => self.padded_len.checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.pos.checked_add_signed(delta),
+        };
+        let pos = pos.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the image")
+        })?;
+        self.pos = pos;
+        Ok(pos)
+    }
+}
+
+/// Gives the first `len` bytes of `image` to `sink`, 64 KiB at a time.
+fn copy_range(
+    image: &mut Patched<'_>,
+    len: u64,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    image.seek(SeekFrom::Start(0)).map_err(|source| Error::Read { offset: 0, source })?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut done = 0;
+    while done < len {
+        let step = usize::try_from(len - done).unwrap_or(usize::MAX).min(buf.len());
+        image
+            .read_exact(&mut buf[..step])
+            .map_err(|source| Error::Read { offset: done, source })?;
+        sink(&buf[..step])?;
+        done += u64::try_from(step).unwrap_or(u64::MAX);
+    }
+    Ok(())
 }
 
 /// A decoded private key.

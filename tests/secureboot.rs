@@ -642,3 +642,34 @@ fn a_100_mb_uki_signs_and_verifies() {
     let result = output(&tools.osslsigncode, &["verify", "-in", s(&path), "-CAfile", s(&cert)]);
     assert!(result.status.success(), "osslsigncode: {}", text(&result));
 }
+
+/// `sign_pe_stream` from a file to a file writes the bytes `sign_pe` returns.
+#[test]
+fn streaming_from_a_file_gives_the_same_bytes() {
+    let Some(tools) = tools() else { return };
+    let Some(stub) = efi_fixture("linuxx64.efi.stub") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = make_key(&tools, dir.path(), "kit");
+    let signer = Signer::from_files(&key, &cert).unwrap();
+    let image = uki(&stub);
+    // An already signed input, so the old table is dropped while streaming too.
+    let (other_key, other_cert) = make_key(&tools, dir.path(), "other");
+    let signed_by_other = sign_pe(&image, &Signer::from_files(&other_key, &other_cert).unwrap());
+    for (name, input) in [("unsigned", image.clone()), ("signed", signed_by_other.unwrap())] {
+        let input_path = dir.path().join(format!("{name}.efi"));
+        fs::write(&input_path, &input).unwrap();
+        let output_path = dir.path().join(format!("{name}-out.efi"));
+        let mut out = std::io::BufWriter::new(fs::File::create(&output_path).unwrap());
+        let len = kit::secureboot::sign_pe_stream(
+            &mut fs::File::open(&input_path).unwrap(),
+            &mut out,
+            &signer,
+        )
+        .unwrap();
+        drop(out);
+        let streamed = fs::read(&output_path).unwrap();
+        assert_eq!(u64::try_from(streamed.len()).unwrap(), len, "{name}");
+        assert!(streamed == sign_pe(&image, &signer).unwrap(), "{name}: streamed bytes differ");
+        assert_sbverify_ok(&tools, &cert, &output_path);
+    }
+}

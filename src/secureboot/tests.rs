@@ -384,3 +384,41 @@ fn images_that_cannot_be_signed() {
     expect![[r#"PE image: not a PE image: e_magic is 0x457f, expected 0x5a4d ("MZ")"#]]
         .assert_eq(&show(&[b"\x7fELF".as_slice(), &[0; 60]].concat()));
 }
+
+/// Reads `patched` in steps of `step` bytes from `from`.
+fn read_patched(patched: &mut Patched<'_>, from: u64, step: usize) -> String {
+    patched.seek(SeekFrom::Start(from)).unwrap();
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; step];
+    loop {
+        let n = patched.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&buf[..n]);
+    }
+    hex::encode(all)
+}
+
+#[test]
+fn patched_view_pads_and_overlays_at_any_read_size() {
+    let data: Vec<u8> = (1..=20).collect();
+    let mut input = Cursor::new(data);
+    let mut patched = Patched {
+        inner: &mut input,
+        body_len: 13,
+        padded_len: 16,
+        // One patch straddles the end of the input, one is in the padding, one at the start.
+        patches: vec![(11, vec![0xAA, 0xBB, 0xCC]), (15, vec![0xDD]), (0, vec![0xEE])],
+        pos: 0,
+    };
+    let whole = read_patched(&mut patched, 0, 64);
+    assert_eq!(whole, "ee02030405060708090a0baabbcc00dd");
+    for step in [1, 2, 3, 5, 7, 16] {
+        assert_eq!(read_patched(&mut patched, 0, step), whole, "step {step}");
+    }
+    assert_eq!(read_patched(&mut patched, 12, 1), "bbcc00dd");
+    assert_eq!(patched.seek(SeekFrom::End(-1)).unwrap(), 15);
+    assert_eq!(read_patched(&mut patched, 16, 4), "");
+    assert!(patched.seek(SeekFrom::Current(-100)).is_err());
+}
