@@ -19,5 +19,6 @@ pub mod oci;
 pub mod output;
 pub mod reference;
 pub mod run;
+pub mod secureboot;
 pub mod tree;
 pub mod verify;

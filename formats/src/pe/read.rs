@@ -143,14 +143,16 @@ pub fn read_headers(input: &mut (impl Read + Seek)) -> Result<(PeHeaders, u64), 
     };
     let coff_end =
         usize::try_from(e_lfanew).unwrap_or(usize::MAX).saturating_add(4 + CoffHeader::SIZE);
-    let upto_coff = read_prefix(input, len, coff_end)?;
+    // Every prefix holds at least the MS-DOS header, so that an e_lfanew inside it (a file
+    // that is not a PE image) reports the header's problem rather than a prefix too short.
+    let upto_coff = read_prefix(input, len, coff_end.max(DosHeader::SIZE))?;
     let Some(coff) = upto_coff.get(coff_end - CoffHeader::SIZE..coff_end) else {
         return parse_headers(&upto_coff).map(|headers| (headers, len));
     };
     let optional_len = usize::from(u16::from_le_bytes([coff[16], coff[17]]));
     let sections = usize::from(u16::from_le_bytes([coff[2], coff[3]])).min(MAX_SECTIONS + 1);
     let headers_end = coff_end + optional_len + sections * SectionHeader::SIZE;
-    let all = read_prefix(input, len, headers_end)?;
+    let all = read_prefix(input, len, headers_end.max(DosHeader::SIZE))?;
     parse_headers(&all).map(|headers| (headers, len))
 }
 

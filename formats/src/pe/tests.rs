@@ -260,4 +260,9 @@ fn reader_errors_name_the_structure() {
     bad[60..64].copy_from_slice(&u32::MAX.to_le_bytes());
     assert!(err(&bad).starts_with("PE image of 2560 bytes ends inside the PE signature"));
     assert!(read_headers(&mut Cursor::new(&bad)).is_err());
+    // Not a PE image (an ELF header) with a zero e_lfanew: the reader names the magic too.
+    let elf = [b"\x7fELF".as_slice(), &[0; 60]].concat();
+    let expected = "not a PE image: e_magic is 0x457f, expected 0x5a4d (\"MZ\")";
+    assert_eq!(err(&elf), expected);
+    assert_eq!(read_headers(&mut Cursor::new(&elf)).unwrap_err().to_string(), expected);
 }
