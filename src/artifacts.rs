@@ -34,7 +34,7 @@ pub enum Destination {
 }
 
 /// Choices that change the bytes of some outputs. No `Default`: the caller decides.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OutputOptions {
     /// Time of generated entries and of image headers (seconds since the Unix epoch).
     pub epoch: i64,
@@ -55,6 +55,9 @@ pub struct OutputOptions {
     pub seed: Option<Vec<u8>>,
     /// Where compressed initrd segments are kept for later builds (`None`: not kept).
     pub segment_cache: Option<PathBuf>,
+    /// `--secure-boot-key`/`--secure-boot-cert`: signs the UKI and systemd-boot for UEFI
+    /// Secure Boot (Authenticode).
+    pub signer: Option<Arc<crate::secureboot::Signer>>,
 }
 
 /// A size as LinuxKit's `--size` spells it: a number of GiB, or with an `M` (MiB) or `G` (GiB)
@@ -305,6 +308,43 @@ impl Steps<'_> {
 
     /// A UKI named `name` (built once) with `initrd` and `cmdline` plus LinuxKit's ` text`.
     fn uki_with(&self, name: &str, initrd: Option<Content>, cmdline: &str) -> io::Result<Content> {
+        let Some(signer) = &self.options.signer else {
+            return self.unsigned_uki(name, initrd, cmdline);
+        };
+        let unsigned = self.unsigned_uki(&format!("{name}-unsigned"), initrd, cmdline)?;
+        self.signed(name, &unsigned, signer)
+    }
+
+    /// `content` (a PE image) signed for Secure Boot, as the artifact `name`.
+    fn signed(
+        &self,
+        name: &str,
+        content: &Content,
+        signer: &crate::secureboot::Signer,
+    ) -> io::Result<Content> {
+        self.artifacts.artifact(name, |out| {
+            let image = read_head(content, self.artifacts, u64::MAX)?;
+            let signed = crate::secureboot::sign_pe(&image, signer)
+                .map_err(|e| io::Error::other(format!("signing {name}: {e}")))?;
+            out.write_all(&signed)
+        })
+    }
+
+    /// systemd-boot from the boot image, signed when Secure Boot signing was asked for.
+    fn systemd_boot(&self) -> io::Result<Content> {
+        let boot = self.boot()?;
+        match &self.options.signer {
+            Some(signer) => self.signed("systemd-boot-signed", &boot.systemd_boot, signer),
+            None => Ok(boot.systemd_boot.clone()),
+        }
+    }
+
+    fn unsigned_uki(
+        &self,
+        name: &str,
+        initrd: Option<Content>,
+        cmdline: &str,
+    ) -> io::Result<Content> {
         let boot = self.boot()?;
         let kernel = self.kernel()?.clone();
         self.artifacts.artifact(name, |out| {
@@ -344,7 +384,7 @@ impl Steps<'_> {
             None => self.artifacts.digest_of("uki")?,
         };
         let epoch = self.options.epoch;
-        let esp = esp_tree(boot, uki, epoch);
+        let esp = esp_tree(boot, self.systemd_boot()?, uki, epoch);
 
         let disk_guid = gpt::Guid::derive(&seed, "raw-efi disk");
         let esp_guid = gpt::Guid::derive(&seed, "raw-efi ESP");
@@ -412,7 +452,7 @@ impl Steps<'_> {
     fn esp_image(&self, name: &str, uki: Content, seed: &[u8]) -> io::Result<Content> {
         let boot = self.boot()?;
         let epoch = self.options.epoch;
-        let esp = esp_tree(boot, uki, epoch);
+        let esp = esp_tree(boot, self.systemd_boot()?, uki, epoch);
         self.artifacts.artifact(name, |out| {
             let options = formats::fat::FatOptions {
                 size_bytes: None,
@@ -604,13 +644,13 @@ impl BootFiles {
 
 /// LinuxKit 1.8's ESP layout: systemd-boot as `EFI/BOOT/BOOT*.EFI`, the UKI as
 /// `EFI/Linux/linuxkit.efi`, `loader/loader.conf` with `timeout 0`.
-fn esp_tree(boot: &BootFiles, uki: Content, epoch: i64) -> Tree {
+fn esp_tree(boot: &BootFiles, systemd_boot: Content, uki: Content, epoch: i64) -> Tree {
     let mut esp = Tree::new(epoch);
     let file = |content: Content| Node::new(NodeKind::File(content), Meta::new(0o644, epoch));
     let dir =
         |entries: formats::tree::Dir| Node::new(NodeKind::Dir(entries), Meta::new(0o755, epoch));
     let mut efi_boot = formats::tree::Dir::new();
-    efi_boot.insert(boot.loader_name.as_bytes().to_vec(), file(boot.systemd_boot.clone()));
+    efi_boot.insert(boot.loader_name.as_bytes().to_vec(), file(systemd_boot));
     let mut efi_linux = formats::tree::Dir::new();
     efi_linux.insert(b"linuxkit.efi".to_vec(), file(uki));
     let mut efi = formats::tree::Dir::new();

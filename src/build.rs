@@ -62,6 +62,8 @@ pub struct BuildRequest<'a> {
     pub size_limit: Option<artifacts::DiskSize>,
     /// `--seed`: what identifiers inside images are derived from, instead of their content.
     pub seed: Option<Vec<u8>>,
+    /// `--secure-boot-key`/`--secure-boot-cert`: signs the UKI and systemd-boot.
+    pub signer: Option<std::sync::Arc<crate::secureboot::Signer>>,
     /// `--boot-image`: the image with systemd-boot and the EFI stub, for the UEFI formats;
     /// pinned, locked and verified under the policy like every input.
     pub boot_image: Option<crate::config::ImageRef>,
@@ -249,6 +251,7 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         size_limit: request.size_limit.clone(),
         seed: request.seed.clone(),
         segment_cache: Some(request.cache.initrd_segments_dir()),
+        signer: request.signer.clone(),
         erofs_compression: request.erofs_compression,
         squashfs_compression: request.squashfs_compression,
         squashfs_block_size: request.squashfs_block_size,

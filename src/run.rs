@@ -64,6 +64,9 @@ pub struct QemuOptions {
     pub timeout: Option<Duration>,
     /// Extra arguments passed to QEMU as they are.
     pub extra_args: Vec<String>,
+    /// UEFI firmware code and variable store template for disk and ISO boots; `None` means
+    /// Debian's OVMF (or AAVMF), without Secure Boot keys.
+    pub firmware: Option<(PathBuf, PathBuf)>,
 }
 
 /// The files of a kernel+initrd boot.
@@ -252,6 +255,7 @@ impl QemuOptions {
             expect: None,
             timeout: None,
             extra_args: Vec::new(),
+            firmware: None,
         }
     }
 }
@@ -439,7 +443,8 @@ pub fn run_qemu(
     let mut _vars = None;
     let (program, args) = match uefi_disk(&options.artifacts) {
         Some(disk) => {
-            let (firmware_code, firmware_vars) = firmware_paths(options.arch);
+            let (firmware_code, firmware_vars) =
+                options.firmware.clone().unwrap_or_else(|| firmware_paths(options.arch));
             let vars = tempfile::NamedTempFile::new()
                 .and_then(|vars| std::fs::copy(&firmware_vars, vars.path()).map(|_| vars))
                 .map_err(|source| RunError::Firmware { path: firmware_vars.clone(), source })?;

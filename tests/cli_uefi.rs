@@ -407,3 +407,140 @@ fn iso_efi_initrd_boots_under_ovmf_as_a_cdrom() {
     let outcome = kit::run::run_qemu(&options, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(outcome, kit::run::RunOutcome::Matched { .. }), "{outcome:?}");
 }
+
+/// Debian ovmf's Secure Boot test key, decrypted (its passphrase is "snakeoil") into `dir`:
+/// (key, certificate). `None` (skip) without ovmf or openssl.
+fn snakeoil(dir: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let encrypted = Path::new("/usr/share/ovmf/PkKek-1-snakeoil.key");
+    let cert = Path::new("/usr/share/ovmf/PkKek-1-snakeoil.pem");
+    if !encrypted.is_file() || !cert.is_file() {
+        return support::skip("the ovmf package's snakeoil key is not installed");
+    }
+    let openssl = support::require_tool("openssl")?;
+    let key = dir.join("snakeoil.key");
+    let status = Command::new(openssl)
+        .args(["pkey", "-in", s(encrypted), "-passin", "pass:snakeoil", "-out", s(&key)])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Some((key, cert.to_path_buf()))
+}
+
+#[test]
+fn secure_boot_signs_the_uki_and_systemd_boot_deterministically() {
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    let Some(_) = support::require_tool("sbverify") else { return };
+    let keys = tempfile::tempdir().unwrap();
+    let Some((key, cert)) = snakeoil(keys.path()) else { return };
+    let sign =
+        ["--boot-image", BOOT_IMAGE, "--secure-boot-key", s(&key), "--secure-boot-cert", s(&cert)];
+    let a = tempfile::tempdir().unwrap();
+    build_ok(&fixtures, a.path(), "uki,raw-efi", &[], &sign);
+    let b = tempfile::tempdir().unwrap();
+    build_ok(&fixtures, b.path(), "uki,raw-efi", &[("TZ", "Asia/Tokyo")], &sign);
+    for name in ["hello.efi", "hello-efi.img"] {
+        assert_eq!(
+            fs::read(a.path().join(name)).unwrap(),
+            fs::read(b.path().join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let uki = a.path().join("hello.efi");
+    let ok = run("sbverify", &["--cert", s(&cert), s(&uki)]);
+    assert!(ok.contains("Signature verification OK"), "{ok}");
+    // Another certificate does not verify it.
+    let other = keys.path().join("other");
+    let openssl = support::require_tool("openssl").unwrap();
+    let status = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=other",
+            "-days",
+            "30",
+        ])
+        .args(["-keyout", s(&other.with_extension("key")), "-out", s(&other.with_extension("pem"))])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let refused = Command::new("sbverify")
+        .args(["--cert", s(&other.with_extension("pem")), s(&uki)])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    // A key that does not match its certificate is a usage error, before anything is written.
+    let out = tempfile::tempdir().unwrap();
+    let mismatched = build(
+        &fixtures,
+        out.path(),
+        "uki",
+        &[],
+        &[
+            "--boot-image",
+            BOOT_IMAGE,
+            "--secure-boot-key",
+            s(&other.with_extension("key")),
+            "--secure-boot-cert",
+            s(&cert),
+        ],
+    );
+    assert_eq!(
+        mismatched.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&mismatched.stderr)
+    );
+    assert_eq!(outputs(out.path()), Vec::<String>::new());
+}
+
+#[test]
+fn secure_boot_firmware_boots_the_signed_disk_and_refuses_the_unsigned_one() {
+    let Some(()) = support::require_slow_tests("two UEFI boots of about 15-40 s") else { return };
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    let Some(qemu) = support::require_tool("qemu-system-x86_64") else { return };
+    let code = Path::new("/usr/share/OVMF/OVMF_CODE_4M.snakeoil.fd");
+    let vars = Path::new("/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd");
+    if !code.is_file() || !vars.is_file() {
+        support::skip::<()>("OVMF's snakeoil Secure Boot firmware is not installed");
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let Some((key, cert)) = snakeoil(keys.path()) else { return };
+    let signed = tempfile::tempdir().unwrap();
+    let sign =
+        ["--boot-image", BOOT_IMAGE, "--secure-boot-key", s(&key), "--secure-boot-cert", s(&cert)];
+    build_ok(&fixtures, signed.path(), "raw-efi", &[], &sign);
+    let unsigned = tempfile::tempdir().unwrap();
+    build_ok(&fixtures, unsigned.path(), "raw-efi", &[], &["--boot-image", BOOT_IMAGE]);
+    let boot = |disk: &Path, expect: &str| {
+        let mut options = kit::run::QemuOptions::new(vec![disk.to_path_buf()]);
+        options.qemu = Some(qemu.clone());
+        options.memory_mib = 512;
+        options.timeout = Some(Duration::from_secs(240));
+        options.firmware = Some((code.to_path_buf(), vars.to_path_buf()));
+        options.expect = Some(expect.to_owned());
+        let mut console = Vec::new();
+        let outcome = kit::run::run_qemu(&options, &mut |line| console.push(line.to_owned()));
+        (outcome, console)
+    };
+    let (outcome, console) = boot(&signed.path().join("hello-efi.img"), "kit: hello from onboot");
+    assert!(
+        matches!(outcome, Ok(kit::run::RunOutcome::Matched { .. })),
+        "{outcome:?}\n{}",
+        console.join("\n")
+    );
+    // The same disk unsigned: the firmware refuses systemd-boot, the kernel never starts.
+    let (outcome, console) = boot(
+        &unsigned.path().join("hello-efi.img"),
+        "Access Denied|Security Violation|Linux version",
+    );
+    let Ok(kit::run::RunOutcome::Matched { line, .. }) = outcome else {
+        panic!("{outcome:?}\n{}", console.join("\n"))
+    };
+    assert!(!line.contains("Linux version"), "an unsigned image booted: {line}");
+}

@@ -46,6 +46,16 @@ pub struct Args {
     #[arg(long, value_name = "SIZE")]
     size: Option<kit::artifacts::DiskSize>,
 
+    /// Sign the UKI and systemd-boot for UEFI Secure Boot (Authenticode, SHA-256, no signing
+    /// time: the same inputs give the same signature) with this private key (PEM: PKCS#8,
+    /// PKCS#1 RSA of 2048 bits or more, or SEC1 P-256; unencrypted). Needs --secure-boot-cert.
+    #[arg(long, value_name = "KEY", requires = "secure_boot_cert")]
+    secure_boot_key: Option<PathBuf>,
+
+    /// The certificate (PEM) of --secure-boot-key, as enrolled in the firmware's db.
+    #[arg(long, value_name = "CERT", requires = "secure_boot_key")]
+    secure_boot_cert: Option<PathBuf>,
+
     /// What disk, partition and volume identifiers (GPT GUIDs, FAT volume id) are derived from.
     /// Default: the image's own content, so the same inputs give the same identifiers.
     #[arg(long, value_name = "TEXT")]
@@ -287,6 +297,7 @@ impl Session {
             locked: None,
             size_limit: None,
             seed: None,
+            signer: None,
             boot_image: None,
             threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             erofs_compression: formats::erofs::Compression::None,
@@ -353,6 +364,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     request.locked = lockfile.as_ref();
     request.size_limit = args.size.clone();
     request.seed = args.seed.as_ref().map(|seed| seed.as_bytes().to_vec());
+    if let (Some(key), Some(cert)) = (&args.secure_boot_key, &args.secure_boot_cert) {
+        let signer = kit::secureboot::Signer::from_files(key, cert)
+            .map_err(|e| Failure::Usage(anyhow!("--secure-boot-key/--secure-boot-cert: {e}")))?;
+        request.signer = Some(Arc::new(signer));
+    }
     request.boot_image = boot_image(args.inputs.boot_image.as_deref()).map_err(Failure::Usage)?;
     let level = args.compression_level;
     request.initrd_compression = match args.initrd_compression.as_str() {

@@ -59,6 +59,16 @@ pub struct QemuArgs {
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
 
+    /// UEFI firmware code for disk and ISO boots, with its variable store template
+    /// (--firmware-vars), for example Debian's OVMF_CODE_4M.snakeoil.fd with Secure Boot keys
+    /// enrolled. Default: OVMF_CODE_4M.fd (amd64) or AAVMF_CODE.fd (arm64).
+    #[arg(long, value_name = "FILE", requires = "firmware_vars")]
+    firmware: Option<PathBuf>,
+
+    /// The variable store template of --firmware (copied for each run).
+    #[arg(long, value_name = "FILE", requires = "firmware")]
+    firmware_vars: Option<PathBuf>,
+
     /// The QEMU binary. Default: qemu-system-x86_64 or qemu-system-aarch64 from PATH.
     #[arg(long, value_name = "PATH")]
     qemu: Option<PathBuf>,
@@ -79,6 +89,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     options.accel = args.accel.clone();
     options.cmdline_append = args.append.clone();
     options.expect = args.expect.clone();
+    options.firmware = args.firmware.clone().zip(args.firmware_vars.clone());
     options.timeout = args.timeout.map(Duration::from_secs);
     options.qemu = args.qemu.clone();
 
