@@ -153,6 +153,7 @@ pub fn write(
     files: &[PlannedFile],
     scratch_dir: Option<&Path>,
     boot: Option<&BootFiles>,
+    on_step: &dyn Fn(&Path, bool),
 ) -> Result<WriteReport, WriteError> {
     let artifacts = Artifacts::new(source, scratch_dir);
     let steps = Steps { assembled, artifacts: &artifacts, options, boot };
@@ -161,6 +162,7 @@ pub fn write(
     // on its last output leaves none of them behind.
     let mut pending = Vec::new();
     for file in files {
+        on_step(&file.path, false);
         let fail = |source| WriteError { path: file.path.clone(), source };
         let (size, sha256) = if file.path.as_os_str() == "-" {
             let stdout = io::stdout();
@@ -182,6 +184,7 @@ pub fn write(
             size,
             sha256,
         });
+        on_step(&file.path, true);
     }
     for out in pending {
         let path = out.path().to_path_buf();

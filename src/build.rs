@@ -30,6 +30,34 @@ use crate::tree::{BuildContent, LayerFiles, merge_image};
 use crate::verify::{ImageToVerify, SignatureSources, Verified, VerifyError, verify_image};
 use signing::{Policy, UnixTime};
 
+/// What a build reports while it runs, so a front end can show it when it happens.
+pub trait BuildEvents {
+    /// An image was pinned and its signatures checked (warnings included), before any of its
+    /// layers is read.
+    fn verified(&self, image: &ImageReport);
+    /// A step started or finished.
+    fn step(&self, event: &StepEvent);
+}
+
+/// A step of the build: `merge` (per image), `assemble`, `write` (per output file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepEvent {
+    /// The step's name.
+    pub step: &'static str,
+    /// What it works on: an image reference, an output path, or empty.
+    pub subject: String,
+    /// True when it finished, false when it started.
+    pub done: bool,
+}
+
+/// Reports nothing.
+pub struct NoEvents;
+
+impl BuildEvents for NoEvents {
+    fn verified(&self, _image: &ImageReport) {}
+    fn step(&self, _event: &StepEvent) {}
+}
+
 /// Everything a build needs besides the configuration.
 pub struct BuildRequest<'a> {
     /// The formats to write, each once.
@@ -60,6 +88,8 @@ pub struct BuildRequest<'a> {
     pub locked: Option<&'a Lockfile>,
     /// `--size`: the largest a filesystem or disk image may be.
     pub size_limit: Option<artifacts::DiskSize>,
+    /// Where progress goes while the build runs.
+    pub events: &'a dyn BuildEvents,
     /// `--seed`: what identifiers inside images are derived from, instead of their content.
     pub seed: Option<Vec<u8>>,
     /// `--secure-boot-key`/`--secure-boot-cert`: signs the UKI and systemd-boot.
@@ -218,6 +248,8 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
             reports.push(input.report(request));
             continue;
         }
+        let step = |done| StepEvent { step: "merge", subject: input.written.clone(), done };
+        request.events.step(&step(false));
         let tree = match &input.source {
             Resolved::Local(idx) => {
                 merge_image(request.sources[*idx].image_source(), &input.resolved, &layers)
@@ -225,6 +257,7 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
             Resolved::Cache => merge_image(request.cache.layout(), &input.resolved, &layers),
         }
         .map_err(|e| BuildError::Merge { reference: input.written.clone(), source: Box::new(e) })?;
+        request.events.step(&step(true));
         let image = linuxkit::ResolvedImage::new(
             &input.reference,
             tree,
@@ -238,7 +271,10 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
     let image_map = ImageMap { images, source: content, oci_volumes };
     let options =
         AssembleOptions { epoch: request.epoch, arch: request.platform.architecture.clone() };
+    let assemble_step = |done| StepEvent { step: "assemble", subject: String::new(), done };
+    request.events.step(&assemble_step(false));
     let assembled = linuxkit::assemble(config, &image_map, request.host, &options)?;
+    request.events.step(&assemble_step(true));
     let files = artifacts::plan(&request.formats, &request.name, &request.destination);
     let scratch_dir = match &request.destination {
         Destination::Directory(dir) => Some(dir.as_path()),
@@ -271,6 +307,10 @@ pub fn build(config: &Config, request: &BuildRequest<'_>) -> Result<BuildReport,
         &files,
         scratch_dir,
         boot.as_ref(),
+        &|path: &std::path::Path, done| {
+            let subject = path.display().to_string();
+            request.events.step(&StepEvent { step: "write", subject, done });
+        },
     )
     .map_err(|e| BuildError::Write { path: e.path, source: e.source })?;
     Ok(BuildReport { images: reports, outputs: outputs.outputs, segments: outputs.segments })
@@ -481,13 +521,15 @@ fn resolve_inputs(config: &Config, request: &BuildRequest<'_>) -> Result<Vec<Inp
                     location: location.to_string(),
                     source: Box::new(source),
                 })?;
-        inputs.push(Input {
+        let input = Input {
             written: image_ref.written.clone(),
             reference: image_ref.reference.clone(),
             resolved,
             source,
             verified,
-        });
+        };
+        request.events.verified(&input.report(request));
+        inputs.push(input);
     }
     if let Some(image_ref) = boot_image_needed(request) {
         let location = "--boot-image".to_owned();
@@ -505,13 +547,15 @@ fn resolve_inputs(config: &Config, request: &BuildRequest<'_>) -> Result<Vec<Inp
                     source: Box::new(source),
                 })?;
         if !inputs.iter().any(|input| input.written == image_ref.written) {
-            inputs.push(Input {
+            let input = Input {
                 written: image_ref.written.clone(),
                 reference: image_ref.reference.clone(),
                 resolved,
                 source,
                 verified,
-            });
+            };
+            request.events.verified(&input.report(request));
+            inputs.push(input);
         }
     }
     Ok(inputs)

@@ -273,15 +273,17 @@ impl Session {
         Ok(Session { config, platform, policy, now, sources, cache, registry, pull, host })
     }
 
-    fn request(
-        &self,
+    fn request<'s>(
+        &'s self,
         sources: Vec<LocalSource>,
         formats: Vec<Format>,
         destination: Destination,
         name: String,
         epoch: i64,
-    ) -> BuildRequest<'_> {
+        events: &'s dyn kit::build::BuildEvents,
+    ) -> BuildRequest<'s> {
         BuildRequest {
+            events,
             formats,
             destination,
             name,
@@ -316,25 +318,115 @@ fn build_failure(error: BuildError, what: &str) -> Failure {
     if usage { Failure::Usage(error) } else { Failure::Failed(error) }
 }
 
-/// Prints each image's warnings, with `--explain` how it was verified, and with
-/// `--progress json` one JSON line per image: `{"image": …, "state": "verified", "verifiedBy":
+/// Shows a build while it runs: each image's warnings (once, naming the image once) and, with
+/// `--explain`, how it was verified, as soon as it is verified; each step's start and end
+/// (`--progress plain`: a line each, with the duration; `json`: `{"step", "subject", "state",
+/// "seconds"}` lines; a terminal: a line when a step ends); and a summary at the end.
+/// With `--progress json` a verified image is `{"image": …, "state": "verified", "verifiedBy":
 /// {…}}`, where `verifiedBy` is the lockfile's record (rule, `signatureManifest`, `referrers`,
 /// signers with the `referrer` that carried each signature).
-fn print_verification(images: &[kit::build::ImageReport], inputs: &InputArgs) {
-    for image in images {
-        for warning in &image.warnings {
-            eprintln!("kit: warning: {}: {warning}", image.reference);
+struct Reporter {
+    mode: String,
+    explain: bool,
+    started: std::time::Instant,
+    steps: std::cell::RefCell<std::collections::BTreeMap<(String, String), std::time::Instant>>,
+}
+
+impl Reporter {
+    fn new(inputs: &InputArgs) -> Reporter {
+        Reporter {
+            mode: inputs.registry.progress.clone(),
+            explain: inputs.explain,
+            started: std::time::Instant::now(),
+            steps: std::cell::RefCell::new(std::collections::BTreeMap::new()),
         }
-        if inputs.explain {
+    }
+
+    fn json(&self) -> bool {
+        self.mode == "json"
+    }
+
+    /// The summary a person reads: every output with its size and SHA-256, the total time and
+    /// where the images came from (not with `--progress none` or `json`).
+    fn summary(&self, report: &kit::build::BuildReport) {
+        if self.mode == "none" || self.json() {
+            return;
+        }
+        for output in &report.outputs {
+            eprintln!(
+                "kit: wrote {} ({} bytes, sha256 {})",
+                output.path.display(),
+                output.size,
+                output.sha256
+            );
+        }
+        let from_cache = report.images.iter().filter(|i| i.source.starts_with("cache")).count();
+        let reused = report.segments.iter().filter(|s| s.reused).count();
+        eprintln!(
+            "kit: built in {:.1} s; {} image(s): {} from local sources, {from_cache} from the \
+             cache; initrd segments: {reused} of {} reused",
+            self.started.elapsed().as_secs_f64(),
+            report.images.len(),
+            report.images.len() - from_cache,
+            report.segments.len()
+        );
+    }
+}
+
+impl kit::build::BuildEvents for Reporter {
+    fn verified(&self, image: &kit::build::ImageReport) {
+        for warning in &image.warnings {
+            // The verifier's warnings already start with the image they concern.
+            if warning.starts_with(&image.reference) {
+                eprintln!("kit: warning: {warning}");
+            } else {
+                eprintln!("kit: warning: {}: {warning}", image.reference);
+            }
+        }
+        if self.explain {
             eprintln!("kit: {}", image.explanation);
         }
-        if inputs.registry.progress == "json" {
+        if self.json() {
             let event = serde_json::json!({
                 "image": image.reference,
                 "state": "verified",
                 "verifiedBy": image.verified_by,
             });
             eprintln!("{event}");
+        }
+    }
+
+    fn step(&self, event: &kit::build::StepEvent) {
+        let key = (event.step.to_owned(), event.subject.clone());
+        let mut steps = self.steps.borrow_mut();
+        let seconds = if event.done {
+            steps.remove(&key).map(|start| start.elapsed().as_secs_f64())
+        } else {
+            steps.insert(key, std::time::Instant::now());
+            None
+        };
+        let what = if event.subject.is_empty() {
+            event.step.to_owned()
+        } else {
+            format!("{} {}", event.step, event.subject)
+        };
+        match self.mode.as_str() {
+            "json" => {
+                let mut line = serde_json::json!({
+                    "step": event.step,
+                    "subject": event.subject,
+                    "state": if event.done { "done" } else { "start" },
+                });
+                if let Some(seconds) = seconds {
+                    line["seconds"] = serde_json::json!((seconds * 1000.0).round() / 1000.0);
+                }
+                eprintln!("{line}");
+            }
+            "plain" if !event.done => eprintln!("kit: {what} ..."),
+            "plain" | "auto" if event.done => {
+                eprintln!("kit: {what}: done in {:.1} s", seconds.unwrap_or(0.0));
+            }
+            _ => {}
         }
     }
 }
@@ -360,7 +452,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
     let mut session = Session::open(&args.inputs)?;
     let sources = std::mem::take(&mut session.sources);
-    let mut request = session.request(sources, formats, destination, name, epoch);
+    let reporter = Reporter::new(&args.inputs);
+    let mut request = session.request(sources, formats, destination, name, epoch, &reporter);
     request.locked = lockfile.as_ref();
     request.size_limit = args.size.clone();
     request.seed = args.seed.as_ref().map(|seed| seed.as_bytes().to_vec());
@@ -392,7 +485,6 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
     let report = kit::build::build(&session.config, &request)
         .map_err(|error| build_failure(error, "build"))?;
-    print_verification(&report.images, &args.inputs);
     if args.inputs.registry.progress == "json" {
         for segment in &report.segments {
             let event = serde_json::json!({
@@ -420,6 +512,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             writeln!(stdout, "{}", output.path.display()).context("writing to standard output")?;
         }
     }
+    reporter.summary(&report);
     Ok(())
 }
 
@@ -452,11 +545,11 @@ pub fn run_lock(args: &LockArgs) -> Result<(), Failure> {
     let path = args.lock.clone().unwrap_or_else(|| PathBuf::from(format!("{name}.lock")));
     let mut session = Session::open(&args.inputs)?;
     let sources = std::mem::take(&mut session.sources);
-    let mut request = session.request(sources, Vec::new(), Destination::Stdout, name, 0);
+    let reporter = Reporter::new(&args.inputs);
+    let mut request = session.request(sources, Vec::new(), Destination::Stdout, name, 0, &reporter);
     request.boot_image = boot_image(args.inputs.boot_image.as_deref()).map_err(Failure::Usage)?;
-    let (lockfile, images) = kit::build::lock(&session.config, &request)
+    let (lockfile, _images) = kit::build::lock(&session.config, &request)
         .map_err(|error| build_failure(error, "lock"))?;
-    print_verification(&images, &args.inputs);
     lockfile.write(&path).with_context(|| format!("writing {}", path.display()))?;
     writeln!(io::stdout().lock(), "{}", path.display()).context("writing to standard output")?;
     Ok(())
