@@ -62,7 +62,7 @@ fn steps_warnings_and_summary_show_in_order() {
     assert!(warning < first_write, "{stderr}");
     // Every step has a start and an end line, in order.
     for step in ["kit: merge kit.example/kernel:6.1", "kit: assemble", "kit: write "] {
-        let start = position(&format!("{step}"));
+        let start = position(step);
         assert!(lines[start].ends_with(" ..."), "{}", lines[start]);
         let end =
             lines.iter().position(|l| l.starts_with(step) && l.contains(": done in ")).unwrap();
