@@ -504,21 +504,24 @@ fn resolve_inputs(config: &Config, request: &BuildRequest<'_>) -> Result<Vec<Inp
         })
         .collect();
     let mut inputs: Vec<Input> = Vec::new();
-    for (_section, image_ref, location) in config.images() {
+    let images =
+        config.images().into_iter().map(|(_, image, location)| (image, location.to_string()));
+    let boot = boot_image_needed(request).map(|image| (image, "--boot-image".to_owned()));
+    for (image_ref, location) in images.chain(boot) {
         if inputs.iter().any(|input| input.written == image_ref.written) {
             continue;
         }
         let (resolved, source) = resolve(request, &image_ref.reference, &image_ref.written)
             .map_err(|source| BuildError::Fetch {
                 reference: image_ref.written.clone(),
-                location: location.to_string(),
+                location: location.clone(),
                 source,
             })?;
         let verified =
             verify(request, &layouts, &image_ref.reference, &image_ref.written, &resolved, &source)
                 .map_err(|source| BuildError::Verify {
                     reference: image_ref.written.clone(),
-                    location: location.to_string(),
+                    location: location.clone(),
                     source: Box::new(source),
                 })?;
         let input = Input {
@@ -530,33 +533,6 @@ fn resolve_inputs(config: &Config, request: &BuildRequest<'_>) -> Result<Vec<Inp
         };
         request.events.verified(&input.report(request));
         inputs.push(input);
-    }
-    if let Some(image_ref) = boot_image_needed(request) {
-        let location = "--boot-image".to_owned();
-        let (resolved, source) = resolve(request, &image_ref.reference, &image_ref.written)
-            .map_err(|source| BuildError::Fetch {
-                reference: image_ref.written.clone(),
-                location: location.clone(),
-                source,
-            })?;
-        let verified =
-            verify(request, &layouts, &image_ref.reference, &image_ref.written, &resolved, &source)
-                .map_err(|source| BuildError::Verify {
-                    reference: image_ref.written.clone(),
-                    location,
-                    source: Box::new(source),
-                })?;
-        if !inputs.iter().any(|input| input.written == image_ref.written) {
-            let input = Input {
-                written: image_ref.written.clone(),
-                reference: image_ref.reference.clone(),
-                resolved,
-                source,
-                verified,
-            };
-            request.events.verified(&input.report(request));
-            inputs.push(input);
-        }
     }
     Ok(inputs)
 }

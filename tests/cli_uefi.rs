@@ -16,9 +16,7 @@ use std::time::Duration;
 
 const BOOT_IMAGE: &str = "kit.example/efi-boot:252";
 
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use support::s;
 
 fn build(
     fixtures: &Path,
@@ -27,20 +25,7 @@ fn build(
     env: &[(&str, &str)],
     extra: &[&str],
 ) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kit"));
-    command
-        .args(["build", "--offline", "--source", s(&fixtures.join("oci"))])
-        .args(["--cache", s(&out.join("cache"))])
-        .args(["--policy", s(&fixtures.join("example-policy.yaml"))])
-        .args(["--format", formats, "--epoch", "1700000000", "--dir", s(out)])
-        .args(extra)
-        .arg(support::workspace_root().join("examples/hello.yml"))
-        .env_remove("SOURCE_DATE_EPOCH")
-        .stdin(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("running kit")
+    support::kit_build(fixtures, out, formats, env, extra)
 }
 
 fn build_ok(fixtures: &Path, out: &Path, formats: &str, env: &[(&str, &str)], extra: &[&str]) {

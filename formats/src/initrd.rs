@@ -598,9 +598,14 @@ fn unzstd(data: &[u8], offset: u64) -> Result<(usize, Vec<u8>), Error> {
     Ok((data.len() - rest.len(), out))
 }
 
-/// Decodes the xz stream at the start of `data` (to its end: the kernel's xz decoder reads
-/// one stream and so does this).
+/// Decodes the xz stream at the start of `data`, as the kernel's decoder does (one stream per
+/// segment; a following stream is the next segment).
 fn unxz(data: &[u8], offset: u64) -> Result<(usize, Vec<u8>), Error> {
+    let end = xz_stream_end(data).ok_or_else(|| Error::Decompress {
+        offset,
+        source: io::Error::other("xz stream without a valid stream footer"),
+    })?;
+    let data = &data[..end];
     let mut out = Vec::new();
     let reader = lzma_rust2::XzReader::new(data, false);
     reader
@@ -609,6 +614,24 @@ fn unxz(data: &[u8], offset: u64) -> Result<(usize, Vec<u8>), Error> {
         .map_err(|source| Error::Decompress { offset, source })?;
     check_limit(&out, offset)?;
     Ok((data.len(), out))
+}
+
+/// The length of the xz stream at the start of `data`: up to the first stream footer (CRC-32 of
+/// its backward size and flags, the header's flags, `YZ`) that lies on a 4-byte boundary.
+fn xz_stream_end(data: &[u8]) -> Option<usize> {
+    let flags = data.get(6..8)?;
+    let mut end = 24;
+    while end <= data.len() {
+        let footer = &data[end - 12..end];
+        if &footer[10..12] == b"YZ" && &footer[8..10] == flags {
+            let crc = u32::from_le_bytes([footer[0], footer[1], footer[2], footer[3]]);
+            if crc32fast::hash(&footer[4..10]) == crc {
+                return Some(end);
+            }
+        }
+        end += 4;
+    }
+    None
 }
 
 /// Decodes an lz4 legacy frame: blocks until the input ends (the legacy frame has no end

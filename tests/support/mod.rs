@@ -111,3 +111,43 @@ pub fn build_example(fixtures: &Path, out: &Path) -> PathBuf {
     }
     out.join("hello")
 }
+
+/// A path as `&str` (test paths are UTF-8).
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// `kit build` of `examples/hello.yml`, offline from the fixtures, under their policy, into
+/// `out` with a cache there, at epoch 1700000000, with `env` set and `extra` arguments after
+/// the configuration (flags or more configuration files). `UMASK` in `env` runs kit under that
+/// umask (through `sh -c 'umask …; exec kit …'`).
+pub fn kit_build(
+    fixtures: &Path,
+    out: &Path,
+    formats: &str,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> std::process::Output {
+    let kit = env!("CARGO_BIN_EXE_kit");
+    let mut command = match env.iter().find(|(key, _)| *key == "UMASK") {
+        Some((_, umask)) => {
+            let mut shell = Command::new("sh");
+            shell.args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\""), kit]);
+            shell
+        }
+        None => Command::new(kit),
+    };
+    command
+        .args(["build", "--offline", "--source", s(&fixtures.join("oci"))])
+        .args(["--cache", s(&out.join("cache"))])
+        .args(["--policy", s(&fixtures.join("example-policy.yaml"))])
+        .args(["--format", formats, "--epoch", "1700000000", "--dir", s(out)])
+        .arg(workspace_root().join("examples/hello.yml"))
+        .args(extra)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .stdin(Stdio::null());
+    for (key, value) in env.iter().filter(|(key, _)| *key != "UMASK") {
+        command.env(key, value);
+    }
+    command.output().expect("running kit")
+}
