@@ -2,7 +2,8 @@
 # Installs, from nothing, every Debian package kit's test suite uses (run as root).
 #
 # qemu comes from bookworm-backports on purpose: these machines ship qemu-utils (qemu-img)
-# from backports, and bookworm's own qemu-system-x86 would make apt remove it.
+# from backports, and bookworm's own qemu-system-x86 would make apt remove it. qemu-system-arm
+# (qemu-system-aarch64, for the arm64 boot tests) too, or apt would change qemu-system-common.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -25,17 +26,20 @@ if [ "$codename" = bookworm ] && ! grep -rqs bookworm-backports /etc/apt/sources
     "$uri" "$keyring" > /etc/apt/sources.list.d/kit-bookworm-backports.sources
 fi
 
+# arm64 packages for the arm64 fixtures (apt-get download PKG:arm64); only downloaded, never
+# installed.
+dpkg --add-architecture arm64
 apt-get update -qq
 # openssl, curl, python3, node and npm are preinstalled on these machines; naming them here
 # would upgrade libssl or replace the machine's Node.js.
 
 # osslsigncode too: the UKI tests need its 2.9 (Authenticode digests of unsigned images).
-qemu=(qemu-system-x86 qemu-system-common qemu-system-data seabios qemu-utils osslsigncode)
+qemu=(qemu-system-x86 qemu-system-arm qemu-system-common qemu-system-data seabios qemu-utils osslsigncode)
 if [ "$codename" = bookworm ]; then
   qemu=("${qemu[@]/%//bookworm-backports}")
 fi
 packages=(
-  "${qemu[@]}" ovmf
+  "${qemu[@]}" ovmf qemu-efi-aarch64
   # checkers for the writers
   cpio libarchive-tools squashfs-tools erofs-utils genisoimage dosfstools mtools gdisk fdisk xorriso
   binutils sbsigntool zstd lz4 xz-utils

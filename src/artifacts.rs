@@ -1054,4 +1054,26 @@ mod tests {
         assert!(artifacts.open(&other).is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "intermediates are unlinked");
     }
+
+    #[test]
+    fn kernels_of_the_other_architecture_are_refused_by_name() {
+        let mut bzimage = vec![0u8; 0x240];
+        bzimage[0x202..0x206].copy_from_slice(b"HdrS");
+        let mut image = vec![0u8; 0x40];
+        image[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        check_kernel_arch(&bzimage, formats::uki::Arch::X86_64).unwrap();
+        check_kernel_arch(&image, formats::uki::Arch::Aarch64).unwrap();
+        let err = check_kernel_arch(&bzimage, formats::uki::Arch::Aarch64).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the kernel is an x86 bzImage, expected an arm64 Image for the EFI stub"
+        );
+        let err = check_kernel_arch(&image, formats::uki::Arch::X86_64).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the kernel is an arm64 Image, expected an x86 bzImage for the EFI stub"
+        );
+        let err = check_kernel_arch(b"MZ", formats::uki::Arch::Aarch64).unwrap_err();
+        assert!(err.to_string().contains("no Linux kernel image header"), "{err}");
+    }
 }

@@ -40,8 +40,9 @@ fn step(root: &Path, name: &str, args: &[&str]) -> anyhow::Result<()> {
 
 /// Prints the versions of the external checkers the tests use, so a CI log says what ran.
 fn print_tool_versions() {
-    let tools: [(&str, &[&str]); 9] = [
+    let tools: [(&str, &[&str]); 10] = [
         ("qemu-system-x86_64", &["--version"]),
+        ("qemu-system-aarch64", &["--version"]),
         ("qemu-img", &["--version"]),
         ("cpio", &["--version"]),
         ("tar", &["--version"]),
