@@ -457,6 +457,26 @@ pub fn run_qemu(
     run_command(options, pattern, &program, &args, events)
 }
 
+/// The architecture of the artifacts, from their bytes: an arm64 kernel `Image` (`ARM\x64` at
+/// 0x38), or a UEFI disk whose ESP holds `BOOTAA64.EFI`; amd64 otherwise. `None` when nothing
+/// can be read (the caller's default applies).
+pub fn detect_arch(artifacts: &[PathBuf]) -> Option<QemuArch> {
+    if let Some(disk) = uefi_disk(artifacts) {
+        let inspection = crate::inspect::inspect(&disk).ok()?;
+        let arm64 = inspection
+            .entries
+            .iter()
+            .flatten()
+            .any(|entry| entry.path.ends_with("/EFI/BOOT/BOOTAA64.EFI"));
+        return Some(if arm64 { QemuArch::Aarch64 } else { QemuArch::X86_64 });
+    }
+    let boot = resolve_kernel_boot(artifacts).ok()?;
+    let mut head = [0u8; 0x40];
+    let mut file = std::fs::File::open(&boot.kernel).ok()?;
+    file.read_exact(&mut head).ok()?;
+    Some(if &head[0x38..0x3c] == b"ARM\x64" { QemuArch::Aarch64 } else { QemuArch::X86_64 })
+}
+
 /// A UEFI disk or ISO among `artifacts` (`NAME-efi.img` from `raw-efi`, `NAME-efi.iso` and
 /// `NAME-efi-initrd.iso` from the EFI ISO formats), booted with firmware.
 pub fn uefi_disk(artifacts: &[PathBuf]) -> Option<PathBuf> {
@@ -834,6 +854,18 @@ mod tests {
         assert_eq!(boot.root_disk, Some(dir.path().join("er-erofs.img")));
         assert_eq!(boot.initrd, Some(dir.path().join("loader.cpio.gz")));
         assert_eq!(escape_drive_path(Path::new("a,b")), OsString::from("a,,b"));
+    }
+
+    #[test]
+    fn the_architecture_comes_from_the_kernel_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut arm = vec![0u8; 0x40];
+        arm[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        std::fs::write(dir.path().join("a-kernel"), &arm).unwrap();
+        std::fs::write(dir.path().join("x-kernel"), vec![0u8; 0x40]).unwrap();
+        assert_eq!(detect_arch(&[dir.path().join("a")]), Some(QemuArch::Aarch64));
+        assert_eq!(detect_arch(&[dir.path().join("x-kernel")]), Some(QemuArch::X86_64));
+        assert_eq!(detect_arch(&[dir.path().join("missing")]), None);
     }
 
     /// A stand-in for QEMU: a shell script printing `lines`, then sleeping `sleep` seconds.

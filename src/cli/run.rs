@@ -31,9 +31,10 @@ enum Target {
 /// Arguments of `kit run qemu`.
 #[derive(Debug, clap::Args)]
 pub struct QemuArgs {
-    /// Guest architecture: amd64 (x86_64) or arm64 (aarch64).
-    #[arg(long, default_value = "amd64", value_name = "ARCH")]
-    arch: String,
+    /// Guest architecture: amd64 (x86_64) or arm64 (aarch64). Default: the artifact's (an arm64
+    /// kernel Image, or a UEFI disk booting BOOTAA64.EFI, is arm64), else amd64.
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
 
     /// Guest memory in MiB.
     #[arg(long = "mem", default_value_t = 1024, value_name = "MIB")]
@@ -82,8 +83,12 @@ pub struct QemuArgs {
 pub fn run(args: &Args) -> Result<(), Failure> {
     let Target::Qemu(args) = &args.target;
     let mut options = QemuOptions::new(args.artifacts.clone());
-    options.arch =
-        args.arch.parse::<QemuArch>().map_err(|e| Failure::Usage(anyhow!("--arch: {e}")))?;
+    options.arch = match &args.arch {
+        Some(arch) => {
+            arch.parse::<QemuArch>().map_err(|e| Failure::Usage(anyhow!("--arch: {e}")))?
+        }
+        None => kit::run::detect_arch(&args.artifacts).unwrap_or(QemuArch::X86_64),
+    };
     options.memory_mib = args.memory_mib;
     options.cpus = args.cpus;
     options.accel = args.accel.clone();
