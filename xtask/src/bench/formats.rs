@@ -9,6 +9,9 @@
 //! - `kit build -f kernel+squashfs` against `mksquashfs DIR IMG -comp gzip -b 128K -processors N`
 //!   (LinuxKit's mkimage-squashfs runs mksquashfs with its defaults: gzip, 128 KiB blocks);
 //! - `kit build -f kernel+erofs` against `mkfs.erofs IMG DIR` (uncompressed, as LinuxKit's);
+//! - `kit build -f raw-efi` against the pipeline LinuxKit's mkimage-raw-efi container runs, on
+//!   the same kernel and initrd: a UKI (objcopy; ukify is not in Debian 12), `mkfs.vfat` and
+//!   `mcopy` for the ESP, `sgdisk` and `dd` for the GPT disk;
 //! - `kit build -f kernel+iso` against `xorriso -as mkisofs -R -J` and
 //!   `genisoimage -l -J -R -joliet-long` (what LinuxKit's mkimage-iso runs).
 //!
@@ -59,6 +62,9 @@ pub fn run(root: &Path) -> Result<()> {
             .args(["--progress", "none", "-f", format, "--name", "bench", "--dir"])
             .arg(out)
             .arg(&inputs.config);
+        if format == "raw-efi" {
+            command.args(["--boot-image", "kit.example/efi-boot:252"]);
+        }
         command
     };
     let tar_out = work.join("tar");
@@ -81,6 +87,12 @@ pub fn run(root: &Path) -> Result<()> {
     if boot.exists() {
         fs::remove_dir_all(&boot).context("removing boot/ from the unpacked tree")?;
     }
+    // raw-efi's reference reads the same kernel and initrd kit puts in its UKI.
+    let initrd_out = work.join("initrd");
+    eprintln!("xtask: warm-up: kit build -f kernel+initrd");
+    measure(&mut kit_build("kernel+initrd", &initrd_out), &work)?;
+    let efi_dir = inputs.fixtures_oci.parent().map(|d| d.join("efi")).unwrap_or_default();
+    let raw_efi_script = raw_efi_pipeline(&efi_dir, &initrd_out, &work.join("ref-efi"));
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let reference = |name: &str, program: &str, args: &[&str], out: PathBuf| {
         let mut command = Command::new(program);
@@ -116,6 +128,16 @@ pub fn run(root: &Path) -> Result<()> {
                 "mkfs.erofs",
                 &["--quiet", "{out}", "{tree}"],
                 work.join("ref.erofs"),
+            )],
+        },
+        Case {
+            format: "raw-efi",
+            file: "bench-efi.img",
+            references: vec![reference(
+                "objcopy + mkfs.vfat + mcopy + sgdisk",
+                "sh",
+                &["-c", &raw_efi_script],
+                work.join("ref-efi").join("disk.img"),
             )],
         },
         Case {
@@ -202,6 +224,41 @@ pub fn run(root: &Path) -> Result<()> {
     fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
+}
+
+/// What LinuxKit's mkimage-raw-efi container does, with objcopy for the UKI (ukify is not in
+/// Debian 12): the stub plus `.osrel`, `.cmdline`, `.linux` and `.initrd` sections at ukify's
+/// addresses, a FAT32 ESP made by mkfs.vfat and filled by mcopy, a GPT by sgdisk, and dd.
+fn raw_efi_pipeline(efi: &Path, kernel_initrd: &Path, work: &Path) -> String {
+    let q = |p: &Path| format!("'{}'", p.display());
+    format!(
+        "set -e; w={work}; rm -rf \"$w\"; mkdir -p \"$w\"; cd \"$w\"
+printf 'NAME=\"LinuxKit\"' > osrel
+printf '%s text' \"$(cat {cmdline})\" > cmdline
+objcopy --add-section .osrel=osrel --change-section-vma .osrel=0x20000 \
+  --add-section .cmdline=cmdline --change-section-vma .cmdline=0x30000 \
+  --add-section .linux={kernel} --change-section-vma .linux=0x2000000 \
+  --add-section .initrd={initrd} --change-section-vma .initrd=0x3000000 \
+  {stub} linuxkit.efi
+printf 'timeout 0\\n' > loader.conf
+size=$(( ($(stat -c %s linuxkit.efi) + $(stat -c %s {boot}) + 40*1024*1024) / 1024 ))
+mkfs.vfat -F 32 -C esp.img $size > /dev/null
+mmd -i esp.img ::/EFI ::/EFI/BOOT ::/EFI/Linux ::/loader
+mcopy -i esp.img {boot} ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i esp.img linuxkit.efi ::/EFI/Linux/
+mcopy -i esp.img loader.conf ::/loader/
+esp=$(stat -c %s esp.img)
+truncate -s $(( esp + 4*1024*1024 )) disk.img
+sgdisk --clear --new 1:2048:$(( 2048 + esp/512 - 1 )) --typecode=1:ef00 --change-name=1:'EFI System' --attributes 1:set:2 disk.img > /dev/null
+dd if=esp.img of=disk.img bs=512 seek=2048 conv=notrunc status=none
+",
+        work = q(work),
+        cmdline = q(&kernel_initrd.join("bench-cmdline")),
+        kernel = q(&kernel_initrd.join("bench-kernel")),
+        initrd = q(&kernel_initrd.join("bench-initrd.img")),
+        stub = q(&efi.join("linuxx64.efi.stub")),
+        boot = q(&efi.join("systemd-bootx64.efi")),
+    )
 }
 
 #[allow(clippy::cast_precision_loss)] // sizes are far below 2^52
