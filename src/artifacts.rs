@@ -379,6 +379,13 @@ impl Steps<'_> {
     /// Partition ("EFI System", legacy-BIOS-bootable attribute) at 1 MiB of a GPT disk. Every
     /// identifier is derived from the UKI's bytes (or `--seed`); `--size` sets the disk size.
     fn write_raw_efi(&self, out: &mut dyn WriteSeek) -> io::Result<()> {
+        let disk = self.raw_efi_disk()?;
+        disk.write_to(self.artifacts, out).map_err(io::Error::other)
+    }
+
+    /// The `raw-efi` disk as extents (zero runs, tables, the ESP's files), for the raw image
+    /// and the VM disk containers made from it.
+    fn raw_efi_disk(&self) -> io::Result<formats::extent::ExtentMap> {
         use formats::{fat, gpt};
         let boot = self.boot()?;
         let uki = self.uki()?;
@@ -446,8 +453,7 @@ impl Steps<'_> {
             }
         };
         let esp_map = fat::extents(&esp, &fat_options).map_err(|e| fail(&e))?;
-        let disk = gpt::write(&layout, &[esp_map]).map_err(|e| fail(&e))?;
-        disk.write_to(self.artifacts, out).map_err(io::Error::other)
+        gpt::write(&layout, &[esp_map]).map_err(|e| fail(&e))
     }
 
     /// The FAT image of an EFI ISO's El Torito entry: systemd-boot and `uki` laid out as on
