@@ -421,8 +421,12 @@ mod tests {
         for name in Format::names() {
             assert_eq!(name.parse::<Format>().unwrap().name(), name);
         }
-        let err = "iso-efi".parse::<Format>().unwrap_err().to_string();
-        assert!(err.contains("cannot write the LinuxKit format \"iso-efi\" yet"), "{err}");
+        assert_eq!(Format::IsoEfi.file_names("x"), ["x-efi.iso"]);
+        assert_eq!(Format::IsoEfiInitrd.file_names("x"), ["x-efi-initrd.iso"]);
+        assert_eq!(Format::RawEfi.file_names("x"), ["x-efi.img"]);
+        assert_eq!(Format::Uki.file_names("x"), ["x.efi"]);
+        let err = "iso-bios".parse::<Format>().unwrap_err().to_string();
+        assert!(err.contains("cannot write the LinuxKit format \"iso-bios\" yet"), "{err}");
         let err = "isoefi".parse::<Format>().unwrap_err().to_string();
         assert!(err.starts_with("unknown output format") && err.contains("kernel+initrd"), "{err}");
     }
