@@ -473,9 +473,9 @@ fn initrd_compressions_decode_with_their_tools_and_boot() {
 
     // The kernel unpacks each (Debian's 6.1 has CONFIG_RD_ZSTD, _XZ and _LZ4; gzip boots in
     // boot_qemu.rs) and boots the example to its marker.
-    let Some(()) = support::require_slow_tests("three QEMU boots of about 10-30 s") else { return };
+    let Some(()) = support::require_slow_tests("four QEMU boots of about 10-30 s") else { return };
     let Some(qemu) = support::require_tool("qemu-system-x86_64") else { return };
-    for compression in ["zstd", "xz", "lz4"] {
+    for compression in ["zstd", "xz", "lz4", "none"] {
         let dir = tempfile::tempdir().unwrap();
         let output = build(
             &fixtures,
@@ -555,6 +555,35 @@ fn rebuilds_recompress_only_the_changed_initrd_segments() {
         "warm and cold caches give the same bytes"
     );
 
+    // A service whose image changes: only its segment is compressed again.
+    let service = |image: &str| {
+        let path = warm.path().join(format!("service-{}.yml", image.replace([':', '/'], "-")));
+        fs::write(&path, format!("services:\n  - name: svc\n    image: {image}\n")).unwrap();
+        path
+    };
+    let first_service = service("kit.example/busybox:1.35");
+    let with_service = build(
+        &fixtures,
+        warm.path(),
+        "kernel+initrd",
+        &[],
+        &[&json[..], &[s(&first_service)]].concat(),
+    );
+    assert!(with_service.status.success(), "{}", String::from_utf8_lossy(&with_service.stderr));
+    let other_service = service("kit.example/runc:1.1");
+    let changed_service = build(
+        &fixtures,
+        warm.path(),
+        "kernel+initrd",
+        &[],
+        &[&json[..], &[s(&other_service)]].concat(),
+    );
+    assert!(changed_service.status.success());
+    let events = segment_events(&changed_service.stderr);
+    let compressed: Vec<&str> =
+        events.iter().filter(|(_, state)| state == "compressed").map(|(p, _)| p.as_str()).collect();
+    assert_eq!(compressed, ["services[0]"], "{events:?}");
+
     // kit cache prune drops the segments; the next build compresses again, to the same bytes.
     let prune = Command::new(env!("CARGO_BIN_EXE_kit"))
         .args(["cache", "prune", "--cache", s(&warm.path().join("cache"))])
@@ -562,7 +591,7 @@ fn rebuilds_recompress_only_the_changed_initrd_segments() {
         .unwrap();
     assert!(prune.status.success());
     assert!(
-        String::from_utf8_lossy(&prune.stderr).contains("7 initrd segment(s)"),
+        String::from_utf8_lossy(&prune.stderr).contains("9 initrd segment(s)"),
         "{}",
         String::from_utf8_lossy(&prune.stderr)
     );

@@ -296,6 +296,36 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+        /// Random inputs around the block boundaries, random write sizes and thread counts: the
+        /// stream decodes to the input, and the bytes equal those of one thread.
+        #[test]
+        fn random_inputs_round_trip_with_the_same_bytes(
+            extra in 0usize..70_000,
+            blocks in 0usize..3,
+            chunk in 1usize..100_000,
+            threads in 2usize..9,
+            level in 0u32..10,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let len = blocks * BLOCK_BYTES + extra;
+            let mut state = seed | 1;
+            let input: Vec<u8> = (0..len)
+                .map(|idx| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    if idx % 3 == 0 { b'k' } else { state.to_le_bytes()[0] & 0x0f }
+                })
+                .collect();
+            let many = gzip(&input, level, threads, chunk);
+            proptest::prop_assert_eq!(gunzip(&many), input.clone());
+            proptest::prop_assert_eq!(many, gzip(&input, level, 1, 1 << 20));
+        }
+    }
+
     #[test]
     fn level_out_of_range_is_refused() {
         let mut out = Vec::new();
