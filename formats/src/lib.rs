@@ -39,6 +39,8 @@ pub mod squashfs;
 pub mod tar;
 #[doc(hidden)]
 pub mod testutil;
+#[cfg(test)]
+mod testutil_disk;
 pub mod tree;
 pub mod uki;
 pub mod vhd;

@@ -51,6 +51,8 @@ pub mod dynamic_header;
 pub mod footer;
 mod plan;
 mod read;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::io;
