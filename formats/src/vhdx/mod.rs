@@ -44,6 +44,8 @@ pub mod header;
 pub mod metadata;
 mod plan;
 mod read;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::io;
