@@ -346,4 +346,43 @@ mod tests {
         let err = map.to_vec(&NoBlobs).unwrap_err().to_string();
         assert!(err.starts_with("reading the content of /EFI/BOOT/BOOTX64.EFI"), "{err}");
     }
+    #[test]
+    fn cursor_reads_any_piece_sizes_and_skips() {
+        let mut map = ExtentMap::new();
+        map.push_literal(&b"abcdefghij"[..]);
+        map.push_zeros(7);
+        map.push_content(b"f", Content::Inline(Arc::from(&b"0123456789"[..])));
+        map.push_literal(&b"XYZ"[..]);
+        let whole = map.to_vec(&NoBlobs).unwrap();
+        for step in 1..=12 {
+            let mut cursor = ExtentCursor::new(&map, &NoBlobs);
+            let mut got = Vec::new();
+            // Past the end: zeros.
+            while got.len() < whole.len() + 5 {
+                let mut buf = vec![0xaa; step];
+                cursor.fill(&mut buf).unwrap();
+                got.extend_from_slice(&buf);
+            }
+            assert_eq!(&got[..whole.len()], &whole[..], "step {step}");
+            assert!(got[whole.len()..].iter().all(|b| *b == 0));
+            for skip in 0..whole.len() {
+                let mut cursor = ExtentCursor::new(&map, &NoBlobs);
+                cursor.skip(u64::try_from(skip).unwrap()).unwrap();
+                let mut buf = vec![0; whole.len() - skip];
+                cursor.fill(&mut buf).unwrap();
+                assert_eq!(&buf[..], &whole[skip..], "skip {skip}");
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_with_data_ignore_zero_runs() {
+        let mut map = ExtentMap::new();
+        map.push_zeros(10);
+        map.push_literal(&b"ab"[..]);
+        map.push_zeros(30);
+        map.push_literal(&b"c"[..]);
+        // Blocks of 8: 0..8 zeros, 8..16 data, 16..40 zeros, 40..48 data (byte 42), 48..56 none.
+        assert_eq!(blocks_with_data(&map, 8, 7), [false, true, false, false, false, true, false]);
+    }
 }
