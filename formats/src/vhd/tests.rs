@@ -284,10 +284,10 @@ fn content_errors_name_the_path() {
     map.push_zeros(4 << 20);
     let blob =
         crate::tree::BlobRange { object: std::sync::Arc::from("sha256:00"), offset: 0, len: 4 };
-    map.push_content(b"ESP image", crate::tree::Content::Blob(blob));
+    map.push_content(b"ESP", crate::tree::Content::Blob(blob));
     for subformat in [Subformat::Fixed, Subformat::Dynamic] {
         let err = to_vec(&map, &NoBlobs, &options(subformat)).unwrap_err().to_string();
-        assert!(err.starts_with("reading the content of /ESP image"), "{err}");
+        assert!(err.starts_with("reading the content of /ESP:"), "{err}");
     }
     let vhdx_options = crate::vhdx::VhdxOptions {
         block_size: crate::vhdx::BlockSize::Mib1,
@@ -297,5 +297,5 @@ fn content_errors_name_the_path() {
         seed: Vec::new(),
     };
     let err = crate::vhdx::to_vec(&map, &NoBlobs, &vhdx_options).unwrap_err().to_string();
-    assert!(err.starts_with("reading the content of /ESP image"), "{err}");
+    assert!(err.starts_with("reading the content of /ESP:"), "{err}");
 }
