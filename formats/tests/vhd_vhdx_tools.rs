@@ -123,9 +123,22 @@ fn path_str(path: &Path) -> &str {
 }
 
 /// Checks a kit image at `img` of `raw` with qemu-img: info, check, compare, convert.
-fn check_with_qemu(dir: &Path, raw_path: &Path, raw: &[u8], img: &Path, format: &str) {
+/// `cluster_size`: the block size qemu reports for dynamic images (none for a fixed VHD).
+fn check_with_qemu(
+    dir: &Path,
+    raw_path: &Path,
+    raw: &[u8],
+    img: &Path,
+    format: &str,
+    cluster_size: Option<u64>,
+) {
     let info = qemu_ok(&["info", "--output=json", "-f", format, path_str(img)]);
     assert_eq!(json_string(&info, "format"), format, "{info}");
+    let top_level = &info[info.rfind("\"virtual-size\"").unwrap()..];
+    match cluster_size {
+        Some(bytes) => assert_eq!(json_number(top_level, "cluster-size"), bytes, "{info}"),
+        None => assert!(!top_level.contains("cluster-size"), "{info}"),
+    }
     assert_eq!(json_number(&info, "virtual-size"), u64::try_from(raw.len()).unwrap(), "{info}");
     if format == "vhdx" {
         let check = qemu_ok(&["check", "-f", "vhdx", path_str(img)]);
@@ -162,7 +175,11 @@ fn qemu_reads_kit_vhd_and_vhdx() {
             let written = vhd::write(&disk, &NoBlobs, &options, &mut file).unwrap();
             drop(file);
             assert_eq!(written, fs::metadata(&img).unwrap().len());
-            check_with_qemu(dir.path(), &raw_path, &raw, &img, "vpc");
+            let cluster_size = match subformat {
+                vhd::Subformat::Fixed => None,
+                vhd::Subformat::Dynamic => Some(2 * MIB),
+            };
+            check_with_qemu(dir.path(), &raw_path, &raw, &img, "vpc", cluster_size);
             let mut back = Vec::new();
             vhd::read_to(&mut fs::File::open(&img).unwrap(), &mut back).unwrap();
             assert!(back == raw, "kit reads back its own {subformat:?} VHD of {name}");
@@ -172,7 +189,11 @@ fn qemu_reads_kit_vhd_and_vhdx() {
             let mut file = fs::File::create(&img).unwrap();
             vhdx::write(&disk, &NoBlobs, &vhdx_options(block_size), &mut file).unwrap();
             drop(file);
-            check_with_qemu(dir.path(), &raw_path, &raw, &img, "vhdx");
+            let cluster_size = match block_size {
+                vhdx::BlockSize::Mib1 => MIB,
+                vhdx::BlockSize::Mib32 => 32 * MIB,
+            };
+            check_with_qemu(dir.path(), &raw_path, &raw, &img, "vhdx", Some(cluster_size));
             let mut back = Vec::new();
             vhdx::read_to(&mut fs::File::open(&img).unwrap(), &mut back).unwrap();
             assert!(back == raw, "kit reads back its own VHDX ({block_size:?}) of {name}");

@@ -34,6 +34,9 @@
 //! versions used the geometry for unknown creators: [`CREATOR_QEMU_FORCE_SIZE`] is the creator
 //! every qemu version sizes exactly.
 //!
+//! qemu probes a fixed VHD as `raw` (its probe looks for the cookie at byte 0 only, where a
+//! fixed VHD has guest data): give it `-f vpc` / `format=vpc`.
+//!
 //! # Reading
 //!
 //! [`read_to`] checks the footer cookie and checksum (the last 512 bytes), for a dynamic disk
