@@ -2,7 +2,7 @@
 //!
 //! Implements Microsoft's "Virtual Hard Disk Image Format Specification" (version 1.0, 2006):
 //! the 512-byte hard disk footer ([`footer`]), the dynamic disk header ([`dynamic_header`]),
-//! the Block Allocation Table, and blocks of 2 MiB each preceded by its sector bitmap.
+//! the Block Allocation Table ([`bat`]), and blocks of 2 MiB each preceded by its sector bitmap.
 //!
 //! # Writing
 //!
@@ -50,6 +50,7 @@
 //!   is the only valid one.
 //! - Blocks that exist but hold only zeros from literal or file extents are still allocated.
 
+pub mod bat;
 pub mod dynamic_header;
 pub mod footer;
 mod plan;

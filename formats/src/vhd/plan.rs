@@ -3,6 +3,7 @@
 
 use crate::extent::{ExtentMap, blocks_with_data};
 use crate::gpt::Guid;
+use crate::vhd::bat::{self, Bat};
 use crate::vhd::dynamic_header::{self, DynamicHeader};
 use crate::vhd::footer::{self, Footer};
 use crate::vhd::{Error, Subformat, VhdOptions};
@@ -34,7 +35,7 @@ pub struct DynamicLayout {
     pub header: DynamicHeader,
     /// Bytes of the BAT (entries padded to a sector).
     pub bat_bytes: u64,
-    /// Per block: the sector of its bitmap, or `u32::MAX` when not allocated.
+    /// Per block: the sector of its bitmap, or [`bat::UNUSED`] when not allocated.
     pub bat: Vec<u32>,
 }
 
@@ -79,7 +80,7 @@ pub fn plan(disk: &ExtentMap, options: &VhdOptions) -> Result<Layout, Error> {
             let block = u64::from(dynamic_header::BLOCK_SIZE_BYTES);
             let blocks = size.div_ceil(block);
             let table_offset = 512 + 1024;
-            let bat_bytes = (blocks * 4).div_ceil(512) * 512;
+            let bat_bytes = Bat::size_bytes(blocks);
             let used = blocks_with_data(disk, block, blocks);
             let mut next = table_offset + bat_bytes;
             let mut bat = Vec::with_capacity(used.len());
@@ -92,7 +93,7 @@ pub fn plan(disk: &ExtentMap, options: &VhdOptions) -> Result<Layout, Error> {
                     bat.push(sector);
                     next += BITMAP_BYTES + block;
                 } else {
-                    bat.push(u32::MAX);
+                    bat.push(bat::UNUSED);
                 }
             }
             footer.data_offset = 512;

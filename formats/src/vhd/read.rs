@@ -4,6 +4,7 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::vhd::Error;
+use crate::vhd::bat::{self, Bat};
 use crate::vhd::dynamic_header::{self, DynamicHeader};
 use crate::vhd::footer::{self, Footer, checksum};
 use crate::vhd::plan::VHD_EPOCH_UNIX;
@@ -141,8 +142,7 @@ fn open(input: &mut dyn ReadSeek) -> Result<Image, Error> {
             }
             let mut raw = vec![0u8; usize::try_from(bat_len).unwrap_or(0)];
             read_at(input, header.table_offset, &mut raw, "the BAT")?;
-            let bat =
-                raw.chunks_exact(4).map(|e| u32::from_be_bytes([e[0], e[1], e[2], e[3]])).collect();
+            let bat = Bat::decode(&raw).entries;
             Ok(Image { file_bytes, footer, dynamic: Some((header, bat)) })
         }
         footer::DISK_TYPE_DIFFERENCING => Err(invalid("differencing disks are not supported")),
@@ -175,7 +175,7 @@ fn read_to_dyn(input: &mut dyn ReadSeek, out: &mut dyn Write) -> Result<u64, Err
     let mut bitmap = vec![0u8; usize::try_from(bitmap_bytes).unwrap_or(0)];
     for (index, entry) in (0u64..).zip(bat) {
         let len = block.min(size - index * block);
-        if *entry == u32::MAX {
+        if *entry == bat::UNUSED {
             zeros(len, out, &mut written).map_err(|e| io_err(e, written))?;
             continue;
         }
@@ -245,7 +245,7 @@ pub fn summary(input: &mut (impl Read + Seek)) -> Result<Vec<(String, String)>, 
             "BAT entries".to_owned(),
             format!("{} at byte {}", header.max_table_entries, header.table_offset),
         ));
-        let used = bat.iter().filter(|e| **e != u32::MAX).count();
+        let used = bat.iter().filter(|e| **e != bat::UNUSED).count();
         lines.push(("allocated blocks".to_owned(), format!("{used} of {}", bat.len())));
     }
     Ok(lines)

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use crate::extent::{ExtentCursor, ExtentMap};
 use crate::tree::ContentSource;
+use crate::vhd::bat::{self, Bat};
 use crate::vhd::dynamic_header::{self, DynamicHeader};
 use crate::vhd::footer::Footer;
 use crate::vhd::plan::{BITMAP_BYTES, plan};
@@ -45,16 +46,11 @@ pub fn write(
             let mut header = [0u8; DynamicHeader::SIZE];
             dynamic.header.encode(&mut header);
             put(out, &header, &mut written)?;
-            let mut bat = Vec::with_capacity(usize::try_from(dynamic.bat_bytes).unwrap_or(0));
-            for entry in &dynamic.bat {
-                bat.extend_from_slice(&entry.to_be_bytes());
-            }
-            bat.resize(usize::try_from(dynamic.bat_bytes).unwrap_or(bat.len()), 0xff);
-            put(out, &bat, &mut written)?;
+            put(out, &Bat { entries: dynamic.bat.clone() }.encode(), &mut written)?;
             let block = u64::from(dynamic_header::BLOCK_SIZE_BYTES);
             let bitmap = vec![0xffu8; usize::try_from(BITMAP_BYTES).unwrap_or(512)];
             for entry in &dynamic.bat {
-                if *entry == u32::MAX {
+                if *entry == bat::UNUSED {
                     cursor.skip(block)?;
                     continue;
                 }
