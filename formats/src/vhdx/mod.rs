@@ -2,7 +2,7 @@
 //!
 //! Implements MS-VHDX (version 1): the file type identifier, two headers with CRC-32C, two
 //! region tables ([`header`]), the log, the metadata region ([`metadata`]) and the Block
-//! Allocation Table of a dynamic (sparse) disk.
+//! Allocation Table ([`bat`]) of a dynamic (sparse) disk.
 //!
 //! # Writing
 //!
@@ -40,6 +40,7 @@
 //! - Writing fixed VHDX (every block present) or block sizes other than 1 and 32 MiB.
 //! - Blocks that hold only zeros from literal or file extents are still written.
 
+pub mod bat;
 pub mod header;
 pub mod metadata;
 mod plan;

@@ -3,6 +3,7 @@
 
 use crate::extent::{ExtentMap, blocks_with_data};
 use crate::gpt::{Guid, SectorSize};
+use crate::vhdx::bat::BatEntry;
 use crate::vhdx::{BlockSize, Error, VhdxOptions};
 
 /// 1 MiB: the VHDX alignment of regions and payload blocks.
@@ -21,17 +22,17 @@ pub const BAT_OFFSET: u64 = 3 * MIB;
 pub const MAX_SIZE_BYTES: u64 = 64 << 40;
 
 /// BAT entry state `PAYLOAD_BLOCK_NOT_PRESENT` (also `SB_BLOCK_NOT_PRESENT`).
-pub const PAYLOAD_BLOCK_NOT_PRESENT: u64 = 0;
+pub const PAYLOAD_BLOCK_NOT_PRESENT: u8 = 0;
 /// `PAYLOAD_BLOCK_UNDEFINED`.
-pub const PAYLOAD_BLOCK_UNDEFINED: u64 = 1;
+pub const PAYLOAD_BLOCK_UNDEFINED: u8 = 1;
 /// `PAYLOAD_BLOCK_ZERO`.
-pub const PAYLOAD_BLOCK_ZERO: u64 = 2;
+pub const PAYLOAD_BLOCK_ZERO: u8 = 2;
 /// `PAYLOAD_BLOCK_UNMAPPED`.
-pub const PAYLOAD_BLOCK_UNMAPPED: u64 = 3;
+pub const PAYLOAD_BLOCK_UNMAPPED: u8 = 3;
 /// `PAYLOAD_BLOCK_FULLY_PRESENT` (also `SB_BLOCK_PRESENT`).
-pub const PAYLOAD_BLOCK_FULLY_PRESENT: u64 = 6;
+pub const PAYLOAD_BLOCK_FULLY_PRESENT: u8 = 6;
 /// `PAYLOAD_BLOCK_PARTIALLY_PRESENT`.
-pub const PAYLOAD_BLOCK_PARTIALLY_PRESENT: u64 = 7;
+pub const PAYLOAD_BLOCK_PARTIALLY_PRESENT: u8 = 7;
 
 /// Where everything goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +47,8 @@ pub struct Layout {
     pub physical_sector_bytes: u32,
     /// Chunk ratio: payload blocks per sector bitmap block, (2^23 × logical sector) / block.
     pub chunk_ratio: u64,
-    /// The BAT entries, payload and sector bitmap entries interleaved.
+    /// The BAT entries as stored (see [`BatEntry`]), payload and sector bitmap entries
+    /// interleaved; 0 is `PAYLOAD_BLOCK_NOT_PRESENT` / `SB_BLOCK_NOT_PRESENT`.
     pub bat: Vec<u64>,
     /// BAT region length (a multiple of 1 MiB).
     pub bat_length_bytes: u64,
@@ -91,8 +93,7 @@ pub fn plan(disk: &ExtentMap, options: &VhdxOptions) -> Result<Layout, Error> {
     let bat_length_bytes = (entries * 8).div_ceil(MIB).max(1) * MIB;
     let too_large =
         || Error::TooLarge { size_bytes: virtual_size_bytes, max_bytes: MAX_SIZE_BYTES };
-    let mut bat =
-        vec![PAYLOAD_BLOCK_NOT_PRESENT; usize::try_from(entries).map_err(|_| too_large())?];
+    let mut bat = vec![0u64; usize::try_from(entries).map_err(|_| too_large())?];
     let mut next = BAT_OFFSET + bat_length_bytes;
     let mut blocks = Vec::new();
     for (block, used) in (0u64..).zip(blocks_with_data(disk, block_bytes, data_blocks)) {
@@ -102,7 +103,10 @@ pub fn plan(disk: &ExtentMap, options: &VhdxOptions) -> Result<Layout, Error> {
         }
         let index = usize::try_from(payload_index(block, chunk_ratio)).map_err(|_| too_large())?;
         if let Some(slot) = bat.get_mut(index) {
-            *slot = ((next / MIB) << 20) | PAYLOAD_BLOCK_FULLY_PRESENT;
+            let entry = BatEntry { state: PAYLOAD_BLOCK_FULLY_PRESENT, file_offset_mb: next / MIB };
+            let mut bytes = [0u8; BatEntry::SIZE];
+            entry.encode(&mut bytes);
+            *slot = u64::from_le_bytes(bytes);
         }
         blocks.push(Some(next));
         next += block_bytes;

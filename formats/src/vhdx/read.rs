@@ -6,6 +6,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use crate::gpt::{Guid, SectorSize};
 use crate::vhd::{ReadSeek, copy_range, zeros};
 use crate::vhdx::Error;
+use crate::vhdx::bat::BatEntry;
 use crate::vhdx::header::{
     BAT_GUID, FILE_SIGNATURE, FileIdentifier, HEADER_SIGNATURE, Header, METADATA_GUID,
     REGION_SIGNATURE, RegionTable, VERSION, u32_at, u64_at,
@@ -231,8 +232,8 @@ fn read_to_dyn(input: &mut dyn ReadSeek, out: &mut dyn Write) -> Result<u64, Err
         let mut raw = [0u8; 8];
         let index = payload_index(block, image.chunk_ratio);
         read_at(input, image.bat_offset + index * 8, &mut raw, "a BAT entry")?;
-        let entry = u64::from_le_bytes(raw);
-        match entry & 7 {
+        let entry = BatEntry::decode(&raw);
+        match entry.state {
             PAYLOAD_BLOCK_NOT_PRESENT
             | PAYLOAD_BLOCK_UNDEFINED
             | PAYLOAD_BLOCK_ZERO
@@ -240,7 +241,7 @@ fn read_to_dyn(input: &mut dyn ReadSeek, out: &mut dyn Write) -> Result<u64, Err
                 zeros(len, out, &mut written).map_err(|e| io_err(e, written))?;
             }
             PAYLOAD_BLOCK_FULLY_PRESENT => {
-                let offset = (entry >> 20) * MIB;
+                let offset = entry.file_offset_mb * MIB;
                 if offset.checked_add(len).is_none_or(|end| end > image.file_bytes) {
                     return Err(invalid(format!(
                         "block {block} at byte {offset} is past the end ({})",
@@ -274,7 +275,7 @@ pub fn summary(input: &mut (impl Read + Seek)) -> Result<Vec<(String, String)>, 
             &mut raw,
             "a BAT entry",
         )?;
-        if u64::from_le_bytes(raw) & 7 == PAYLOAD_BLOCK_FULLY_PRESENT {
+        if BatEntry::decode(&raw).state == PAYLOAD_BLOCK_FULLY_PRESENT {
             present += 1;
         }
     }
