@@ -348,6 +348,7 @@ fn same_input_same_bytes() {
 /// `cargo test --release -p formats --test vhd_vhdx_tools -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]
+#[allow(clippy::disallowed_methods)] // The clock times the writers here; the library never reads it.
 fn speed_against_qemu_img() {
     if !tool("qemu-img") {
         return;
