@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use crate::copy::{ContentError, CopyError, copy_content, write_zeros};
+use crate::copy::{ContentError, CopyError, ExactReader, copy_content, write_zeros};
 use crate::tree::{Content, ContentSource};
 
 /// One run of bytes of an image.
@@ -180,6 +180,121 @@ impl ExtentMap {
     }
 }
 
+/// Reads an [`ExtentMap`] front to back in pieces of any size, for container writers that
+/// place the disk's bytes block by block. Past the end of the map it yields zeros.
+pub(crate) struct ExtentCursor<'a> {
+    extents: Vec<(u64, &'a Extent)>,
+    source: &'a dyn ContentSource,
+    index: usize,
+    pos: u64,
+    open: Option<ExactReader<'a>>,
+}
+
+impl<'a> ExtentCursor<'a> {
+    /// A cursor at byte 0 of `map`.
+    pub(crate) fn new(map: &'a ExtentMap, source: &'a dyn ContentSource) -> ExtentCursor<'a> {
+        ExtentCursor { extents: map.iter().collect(), source, index: 0, pos: 0, open: None }
+    }
+
+    /// Fills `buf` with the next `buf.len()` bytes of the image.
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) -> Result<(), ContentError> {
+        let mut done = 0;
+        while done < buf.len() {
+            let want = buf.len() - done;
+            let Some(&(start, extent)) = self.extents.get(self.index) else {
+                buf[done..].fill(0);
+                self.pos += u64::try_from(want).unwrap_or(u64::MAX);
+                return Ok(());
+            };
+            let end = start + extent.len_bytes();
+            let take = usize::try_from(end - self.pos).map_or(want, |left| left.min(want));
+            let part = &mut buf[done..done + take];
+            match extent {
+                Extent::Zeros { .. } => part.fill(0),
+                Extent::Literal(bytes) => {
+                    let from = usize::try_from(self.pos - start).unwrap_or(usize::MAX);
+                    part.copy_from_slice(&bytes[from..from + take]);
+                }
+                Extent::Content { path, content } => {
+                    let reader = match &mut self.open {
+                        Some(reader) => reader,
+                        None => self.open.insert(ExactReader::open(content, self.source, path)?),
+                    };
+                    let got = reader.read_chunk(part)?;
+                    if got != take {
+                        // read_chunk fills the buffer unless the content ends, and take never
+                        // goes past the end of the content.
+                        return Err(ContentError::TooShort {
+                            path: crate::dump::display_path(path),
+                            expected: content.len(),
+                            found: self.pos - start + u64::try_from(got).unwrap_or(0),
+                        });
+                    }
+                }
+            }
+            done += take;
+            self.pos += u64::try_from(take).unwrap_or(u64::MAX);
+            if self.pos == end {
+                self.index += 1;
+                self.open = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `len_bytes` forward: zero runs and literals are skipped, file contents read through.
+    pub(crate) fn skip(&mut self, mut len_bytes: u64) -> Result<(), ContentError> {
+        let mut scratch = Vec::new();
+        while len_bytes > 0 {
+            let Some(&(start, extent)) = self.extents.get(self.index) else {
+                self.pos += len_bytes;
+                return Ok(());
+            };
+            let end = start + extent.len_bytes();
+            let take = (end - self.pos).min(len_bytes);
+            if let Extent::Content { .. } = extent {
+                scratch.resize(usize::try_from(take.min(1 << 16)).unwrap_or(1 << 16), 0);
+                self.fill(&mut scratch)?;
+                len_bytes -= u64::try_from(scratch.len()).unwrap_or(u64::MAX);
+                continue;
+            }
+            self.pos += take;
+            len_bytes -= take;
+            if self.pos == end {
+                self.index += 1;
+                self.open = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// For each block of `block_bytes` of `map`, whether any byte of it comes from a literal or a
+/// content extent (false: the block is all zeros). Covers `block_count` blocks.
+pub(crate) fn blocks_with_data(map: &ExtentMap, block_bytes: u64, block_count: u64) -> Vec<bool> {
+    let mut used = vec![false; usize::try_from(block_count).unwrap_or(0)];
+    if block_bytes == 0 {
+        return used;
+    }
+    for (start, extent) in map.iter() {
+        if let Extent::Zeros { .. } = extent {
+            continue;
+        }
+        let len = extent.len_bytes();
+        if len == 0 {
+            continue;
+        }
+        let first = start / block_bytes;
+        let last = (start + len - 1) / block_bytes;
+        for block in first..=last {
+            if let Some(slot) = usize::try_from(block).ok().and_then(|b| used.get_mut(b)) {
+                *slot = true;
+            }
+        }
+    }
+    used
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::expect;
@@ -230,5 +345,44 @@ mod tests {
         map.push_content(b"EFI/BOOT/BOOTX64.EFI", Content::Blob(blob));
         let err = map.to_vec(&NoBlobs).unwrap_err().to_string();
         assert!(err.starts_with("reading the content of /EFI/BOOT/BOOTX64.EFI"), "{err}");
+    }
+    #[test]
+    fn cursor_reads_any_piece_sizes_and_skips() {
+        let mut map = ExtentMap::new();
+        map.push_literal(&b"abcdefghij"[..]);
+        map.push_zeros(7);
+        map.push_content(b"f", Content::Inline(Arc::from(&b"0123456789"[..])));
+        map.push_literal(&b"XYZ"[..]);
+        let whole = map.to_vec(&NoBlobs).unwrap();
+        for step in 1..=12 {
+            let mut cursor = ExtentCursor::new(&map, &NoBlobs);
+            let mut got = Vec::new();
+            // Past the end: zeros.
+            while got.len() < whole.len() + 5 {
+                let mut buf = vec![0xaa; step];
+                cursor.fill(&mut buf).unwrap();
+                got.extend_from_slice(&buf);
+            }
+            assert_eq!(&got[..whole.len()], &whole[..], "step {step}");
+            assert!(got[whole.len()..].iter().all(|b| *b == 0));
+            for skip in 0..whole.len() {
+                let mut cursor = ExtentCursor::new(&map, &NoBlobs);
+                cursor.skip(u64::try_from(skip).unwrap()).unwrap();
+                let mut buf = vec![0; whole.len() - skip];
+                cursor.fill(&mut buf).unwrap();
+                assert_eq!(&buf[..], &whole[skip..], "skip {skip}");
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_with_data_ignore_zero_runs() {
+        let mut map = ExtentMap::new();
+        map.push_zeros(10);
+        map.push_literal(&b"ab"[..]);
+        map.push_zeros(30);
+        map.push_literal(&b"c"[..]);
+        // Blocks of 8: 0..8 zeros, 8..16 data, 16..40 zeros, 40..48 data (byte 42), 48..56 none.
+        assert_eq!(blocks_with_data(&map, 8, 7), [false, true, false, false, false, true, false]);
     }
 }

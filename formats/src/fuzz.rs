@@ -6,7 +6,7 @@ use crate::tree::Content;
 use crate::tree::NoBlobs;
 use std::io::Cursor;
 
-use crate::{cpio, erofs, fat, gpt, iso9660, pe, squashfs, tar, uki};
+use crate::{cpio, erofs, fat, gpt, iso9660, pe, squashfs, tar, uki, vhd, vhdx};
 
 /// Reads `data` as a tar archive; on success, writes the tree again and reads it back.
 pub fn tar_read(data: &[u8]) {
@@ -146,6 +146,74 @@ pub fn iso9660_read(data: &[u8]) {
 pub fn fixture(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = crate::testutil::tree_from_fixture(text).map(|tree| dump(&tree));
+    }
+}
+
+/// A writer that accepts at most `left` bytes, so a reader of a huge (claimed) disk stops.
+struct Limited {
+    left: usize,
+}
+
+impl std::io::Write for Limited {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.left {
+            return Err(std::io::Error::other("fuzz output limit"));
+        }
+        self.left -= buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A disk made of `data`: its bytes, a zero run as long as the first byte says (in 64 KiB),
+/// and the bytes again.
+fn fuzz_disk(data: &[u8]) -> crate::extent::ExtentMap {
+    let mut disk = crate::extent::ExtentMap::new();
+    disk.push_literal(data);
+    disk.push_zeros(u64::from(data.first().copied().unwrap_or(0)) << 16);
+    disk.push_literal(data);
+    disk
+}
+
+/// Reads `data` as a VHD (disk bytes into a bounded sink, and summary); writes `data` as a
+/// disk into a fixed and a dynamic VHD and reads them back.
+pub fn vhd_read(data: &[u8]) {
+    let _ = vhd::summary(&mut Cursor::new(data));
+    let _ = vhd::read_to(&mut Cursor::new(data), &mut Limited { left: 16 << 20 });
+    let disk = fuzz_disk(data);
+    for subformat in [vhd::Subformat::Fixed, vhd::Subformat::Dynamic] {
+        let options = vhd::VhdOptions {
+            subformat,
+            epoch: 0,
+            seed: Vec::new(),
+            creator_application: vhd::CREATOR_KIT,
+            round_to_mib: false,
+        };
+        if let Ok(bytes) = vhd::to_vec(&disk, &NoBlobs, &options) {
+            let mut back = Vec::new();
+            let _ = vhd::read_to(&mut Cursor::new(&bytes), &mut back);
+        }
+    }
+}
+
+/// Reads `data` as a VHDX (disk bytes into a bounded sink, and summary); writes `data` as a
+/// disk into a VHDX and reads it back.
+pub fn vhdx_read(data: &[u8]) {
+    let _ = vhdx::summary(&mut Cursor::new(data));
+    let _ = vhdx::read_to(&mut Cursor::new(data), &mut Limited { left: 16 << 20 });
+    let options = vhdx::VhdxOptions {
+        block_size: vhdx::BlockSize::Mib1,
+        logical_sector_size: gpt::SectorSize::Bytes512,
+        physical_sector_size: gpt::SectorSize::Bytes4096,
+        leave_block_allocated: false,
+        seed: Vec::new(),
+    };
+    if let Ok(bytes) = vhdx::to_vec(&fuzz_disk(data), &NoBlobs, &options) {
+        let mut back = Vec::new();
+        let _ = vhdx::read_to(&mut Cursor::new(&bytes), &mut back);
     }
 }
 

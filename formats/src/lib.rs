@@ -23,6 +23,7 @@ pub mod __fuzz;
 mod arb;
 pub mod copy;
 pub mod cpio;
+mod crc32c;
 pub mod dump;
 pub mod erofs;
 pub mod extent;
@@ -38,5 +39,9 @@ pub mod squashfs;
 pub mod tar;
 #[doc(hidden)]
 pub mod testutil;
+#[cfg(test)]
+mod testutil_disk;
 pub mod tree;
 pub mod uki;
+pub mod vhd;
+pub mod vhdx;
