@@ -1,0 +1,157 @@
+//! Cross-checks of the qcow2 and VMDK writers and readers against `qemu-img`: `check` clean,
+//! `info` shows the format and virtual size, `compare` with the raw disk says identical,
+//! `convert -O raw` gives the raw bytes back, and kit reads what `qemu-img convert` writes.
+//!
+//! The raw disk is written with `ExtentMap::write_to`, independently of both writers.
+
+mod common;
+
+use std::fs;
+use std::io::Cursor;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use common::tool;
+use formats::extent::ExtentMap;
+use formats::gpt::{
+    DiskSize, GptOptions, Guid, MbrOptions, PartitionSize, PartitionSpec, SectorSize, plan,
+};
+use formats::qcow2;
+use formats::tree::{Content, NoBlobs};
+
+const MIB: u64 = 1 << 20;
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len).map(|i| u8::try_from((u32::try_from(i).unwrap() * 7 + seed) % 251).unwrap()).collect()
+}
+
+/// The disks of the tests, by name.
+fn disks() -> Vec<(&'static str, ExtentMap)> {
+    let mut all_zero = ExtentMap::new();
+    all_zero.push_zeros(16 * MIB);
+
+    let mut holes = ExtentMap::new();
+    holes.push_content(b"start", Content::Inline(Arc::from(pattern(300_000, 1))));
+    holes.push_zeros(8 * MIB);
+    holes.push_literal(pattern(65_536, 2));
+    holes.pad_to(16 * MIB - 4096);
+    holes.push_literal(pattern(4096, 3));
+
+    // Not a multiple of 64 KiB (but of 512, as VMDK needs whole sectors).
+    let mut odd = ExtentMap::new();
+    odd.push_zeros(70_000 - 70_000 % 512);
+    odd.push_literal(pattern(5 * 65_536 + 1024, 4));
+    odd.push_zeros(3 * 512);
+
+    let layout = plan(
+        &GptOptions {
+            sector_size: SectorSize::Bytes512,
+            disk_size: DiskSize::Bytes(8 * MIB),
+            disk_guid: "01234567-89AB-4CDE-8F01-23456789ABCD".parse().unwrap(),
+            mbr: MbrOptions::protective(),
+        },
+        &[PartitionSpec {
+            name: "root".to_owned(),
+            type_guid: Guid::LINUX_ROOT_X86_64,
+            partition_guid: "0FEDCBA9-8765-4321-8FED-CBA987654321".parse().unwrap(),
+            size: PartitionSize::Fill,
+            attributes: 0,
+        }],
+    )
+    .unwrap();
+    let mut root = ExtentMap::new();
+    root.push_literal(pattern(100_000, 5));
+    let gpt = formats::gpt::write(&layout, &[root]).unwrap();
+
+    vec![("zeros", all_zero), ("holes", holes), ("odd", odd), ("gpt", gpt)]
+}
+
+/// Runs a command; returns (success, stdout + stderr).
+fn run(program: &str, args: &[&str]) -> (bool, String) {
+    let output = Command::new(program).args(args).env("LC_ALL", "C").output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Writes `disk` raw; returns its path.
+fn write_raw(dir: &Path, name: &str, disk: &ExtentMap) -> std::path::PathBuf {
+    let raw = dir.join(format!("{name}.raw"));
+    disk.write_to(&NoBlobs, &mut fs::File::create(&raw).unwrap()).unwrap();
+    raw
+}
+
+/// The shared checks for one container format and one disk.
+fn check_with_qemu(fmt: &str, dir: &Path, name: &str, disk: &ExtentMap, image: &Path, raw: &Path) {
+    let (ok, text) = run("qemu-img", &["check", "-f", fmt, s(image)]);
+    assert!(ok, "{name}: qemu-img check: {text}");
+    assert!(text.contains("No errors were found"), "{name}: {text}");
+    assert!(!text.contains("leaked"), "{name}: {text}");
+
+    let (ok, info) = run("qemu-img", &["info", "-f", fmt, "--output=json", s(image)]);
+    assert!(ok, "{name}: {info}");
+    let virtual_size = disk.len_bytes().next_multiple_of(512);
+    assert!(info.contains(&format!("\"virtual-size\": {virtual_size},")), "{name}: {info}");
+    assert!(info.contains(&format!("\"format\": \"{fmt}\"")), "{name}: {info}");
+    if fmt == "qcow2" {
+        assert!(info.contains("\"compat\": \"1.1\""), "{name}: {info}");
+    } else {
+        assert!(info.contains("\"create-type\": \"streamOptimized\""), "{name}: {info}");
+    }
+
+    let (ok, text) = run("qemu-img", &["compare", "-f", "raw", "-F", fmt, s(raw), s(image)]);
+    assert!(ok, "{name}: qemu-img compare: {text}");
+    assert!(text.contains("Images are identical"), "{name}: {text}");
+
+    let back = dir.join(format!("{name}.{fmt}.back.raw"));
+    let (ok, text) = run("qemu-img", &["convert", "-f", fmt, "-O", "raw", s(image), s(&back)]);
+    assert!(ok, "{name}: {text}");
+    let mut expected = fs::read(raw).unwrap();
+    expected.resize(usize::try_from(virtual_size).unwrap(), 0);
+    assert!(fs::read(&back).unwrap() == expected, "{name}: qemu-img convert -O raw differs");
+}
+
+#[test]
+fn qcow2_against_qemu_img() {
+    if !tool("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, disk) in disks() {
+        let raw = write_raw(dir.path(), name, &disk);
+        let image = dir.path().join(format!("{name}.qcow2"));
+        let bytes = qcow2::to_vec(&disk, &NoBlobs, &qcow2::Qcow2Options::default()).unwrap();
+        assert_eq!(bytes, qcow2::to_vec(&disk, &NoBlobs, &qcow2::Qcow2Options::default()).unwrap());
+        fs::write(&image, &bytes).unwrap();
+        check_with_qemu("qcow2", dir.path(), name, &disk, &image, &raw);
+
+        // kit reads what qemu-img writes.
+        let theirs = dir.path().join(format!("{name}.qemu.qcow2"));
+        let (ok, text) =
+            run("qemu-img", &["convert", "-f", "raw", "-O", "qcow2", s(&raw), s(&theirs)]);
+        assert!(ok, "{text}");
+        let mut back = Vec::new();
+        qcow2::read_to(&mut fs::File::open(&theirs).unwrap(), &mut back).unwrap();
+        assert!(back == fs::read(&raw).unwrap(), "{name}: kit's reading of qemu's qcow2 differs");
+        let mut back = Vec::new();
+        qcow2::read_to(&mut Cursor::new(&bytes), &mut back).unwrap();
+        assert!(back == fs::read(&raw).unwrap(), "{name}: kit's reading of kit's qcow2 differs");
+    }
+}
+
+#[test]
+fn qcow2_of_a_gibibyte_of_zeros_is_small() {
+    let mut disk = ExtentMap::new();
+    disk.push_zeros(1 << 30);
+    let len = qcow2::write(&disk, &NoBlobs, &qcow2::Qcow2Options::default(), &mut std::io::sink())
+        .unwrap();
+    assert!(len <= 4 * 65_536, "{len}");
+}
