@@ -3,6 +3,8 @@
 //! reported as such without reading anything, the others are filled from literal bytes and
 //! content readers opened once per extent and read sequentially.
 
+use std::io::{Read, Seek};
+
 use sha2::{Digest, Sha256};
 
 use crate::copy::{ContentError, ExactReader};
@@ -151,3 +153,7 @@ impl<'a> Chunks<'a> {
         Ok(())
     }
 }
+
+/// `Read + Seek` as one trait object, for the non-generic readers.
+pub(crate) trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}

@@ -17,8 +17,8 @@ use formats::extent::ExtentMap;
 use formats::gpt::{
     DiskSize, GptOptions, Guid, MbrOptions, PartitionSize, PartitionSpec, SectorSize, plan,
 };
-use formats::qcow2;
 use formats::tree::{Content, NoBlobs};
+use formats::{qcow2, vmdk};
 
 const MIB: u64 = 1 << 20;
 
@@ -154,4 +154,91 @@ fn qcow2_of_a_gibibyte_of_zeros_is_small() {
     let len = qcow2::write(&disk, &NoBlobs, &qcow2::Qcow2Options::default(), &mut std::io::sink())
         .unwrap();
     assert!(len <= 4 * 65_536, "{len}");
+}
+
+#[test]
+fn vmdk_against_qemu_img() {
+    if !tool("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, disk) in disks() {
+        let raw = write_raw(dir.path(), name, &disk);
+        let mut expected = fs::read(&raw).unwrap();
+        expected.resize(usize::try_from(disk.len_bytes().next_multiple_of(512)).unwrap(), 0);
+        for adapter_type in [vmdk::AdapterType::LsiLogic, vmdk::AdapterType::Ide] {
+            let options =
+                vmdk::VmdkOptions { adapter_type, file_name: format!("{name}.vmdk"), cid: None };
+            let image = dir.path().join(format!("{name}.vmdk"));
+            let bytes = vmdk::to_vec(&disk, &NoBlobs, &options).unwrap();
+            assert_eq!(bytes, vmdk::to_vec(&disk, &NoBlobs, &options).unwrap());
+            fs::write(&image, &bytes).unwrap();
+            check_with_qemu("vmdk", dir.path(), name, &disk, &image, &raw);
+            let mut back = Vec::new();
+            vmdk::read_to(&mut Cursor::new(&bytes), &mut back).unwrap();
+            assert!(back == expected, "{name}: kit's reading of kit's vmdk differs");
+        }
+
+        // kit reads what qemu-img writes: streamOptimized and the default monolithicSparse.
+        for subformat in ["streamOptimized", "monolithicSparse"] {
+            let theirs = dir.path().join(format!("{name}.qemu.{subformat}.vmdk"));
+            let option = format!("subformat={subformat}");
+            let (ok, text) = run(
+                "qemu-img",
+                &["convert", "-f", "raw", "-O", "vmdk", "-o", &option, s(&raw), s(&theirs)],
+            );
+            assert!(ok, "{text}");
+            let mut back = Vec::new();
+            vmdk::read_to(&mut fs::File::open(&theirs).unwrap(), &mut back).unwrap();
+            assert!(back == expected, "{name}: kit's reading of qemu's {subformat} vmdk differs");
+        }
+    }
+}
+
+#[test]
+fn vmdk_geometry_matches_qemu_img() {
+    if !tool("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut disk = ExtentMap::new();
+    disk.push_literal(pattern(4096, 9));
+    disk.push_zeros(3 * 1024 * MIB);
+    let raw = write_raw(dir.path(), "big", &disk);
+    for (adapter_type, adapter) in
+        [(vmdk::AdapterType::LsiLogic, "lsilogic"), (vmdk::AdapterType::Ide, "ide")]
+    {
+        let theirs = dir.path().join("theirs.vmdk");
+        let option = format!("subformat=streamOptimized,adapter_type={adapter}");
+        let (ok, text) = run(
+            "qemu-img",
+            &["convert", "-f", "raw", "-O", "vmdk", "-o", &option, s(&raw), s(&theirs)],
+        );
+        assert!(ok, "{text}");
+        let ours = vmdk::to_vec(
+            &disk,
+            &NoBlobs,
+            &vmdk::VmdkOptions { adapter_type, file_name: "theirs.vmdk".to_owned(), cid: Some(0) },
+        )
+        .unwrap();
+        let descriptor = |bytes: &[u8]| -> String {
+            let text = String::from_utf8_lossy(&bytes[512..512 * 21]).into_owned();
+            let text = text.trim_end_matches('\0');
+            text.lines().filter(|l| !l.starts_with("CID=")).collect::<Vec<_>>().join("\n")
+        };
+        assert_eq!(descriptor(&ours), descriptor(&fs::read(&theirs).unwrap()), "{adapter}");
+    }
+}
+
+#[test]
+fn vmdk_of_a_gibibyte_of_zeros_is_small() {
+    let mut disk = ExtentMap::new();
+    disk.push_zeros(1 << 30);
+    let options = vmdk::VmdkOptions {
+        adapter_type: vmdk::AdapterType::LsiLogic,
+        file_name: "zeros.vmdk".to_owned(),
+        cid: None,
+    };
+    let len = vmdk::write(&disk, &NoBlobs, &options, &mut std::io::sink()).unwrap();
+    assert!(len <= 70_000, "{len}");
 }

@@ -47,7 +47,6 @@ use crate::tree::ContentSource;
 
 pub use crate::qcow2::header::Qcow2Header;
 pub use crate::qcow2::plan::{CLUSTER_BYTES, Layout, plan};
-pub use crate::qcow2::read::read_header;
 
 /// Options of the qcow2 writer. None of today's choices is configurable (64 KiB clusters,
 /// version 3, uncompressed); the struct keeps the API stable.
@@ -134,4 +133,10 @@ pub fn read_to(input: &mut (impl Read + Seek), out: &mut dyn Write) -> Result<u6
 /// Describes the image's header for `kit inspect`.
 pub fn summary(input: &mut (impl Read + Seek)) -> Result<Vec<(String, String)>, Error> {
     read::summary(input)
+}
+
+/// Reads and checks the header of a qcow2 image (version 2 or 3, no backing file, no
+/// encryption).
+pub fn read_header(input: &mut (impl Read + Seek)) -> Result<Qcow2Header, Error> {
+    read::read_header(input)
 }

@@ -1,6 +1,8 @@
 //! Reading a qcow2 file back: the guest bytes, streamed cluster by cluster, and a summary.
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, SeekFrom, Write};
+
+use crate::disk_chunks::ReadSeek;
 
 use crate::qcow2::Error;
 use crate::qcow2::header::{Qcow2Header, V2_SIZE, entry};
@@ -14,7 +16,7 @@ fn io_err(what: &'static str) -> impl Fn(io::Error) -> Error {
 
 /// Reads and checks the header: version 2 or 3, no backing file, no encryption, no
 /// snapshots-only features kit cannot follow.
-pub fn read_header(input: &mut dyn ReadSeek) -> Result<Qcow2Header, Error> {
+pub(crate) fn read_header(input: &mut dyn ReadSeek) -> Result<Qcow2Header, Error> {
     let mut bytes = [0u8; Qcow2Header::SIZE];
     input.seek(SeekFrom::Start(0)).map_err(io_err("the header"))?;
     let mut filled = 0;
@@ -63,17 +65,13 @@ pub fn read_header(input: &mut dyn ReadSeek) -> Result<Qcow2Header, Error> {
             ),
         });
     }
-    if header.l1_table_offset % cluster_bytes != 0 {
+    if !header.l1_table_offset.is_multiple_of(cluster_bytes) {
         return Err(Error::Corrupt {
             what: format!("l1_table_offset {:#x}", header.l1_table_offset),
         });
     }
     Ok(header)
 }
-
-/// `Read + Seek` as one trait object.
-pub trait ReadSeek: Read + Seek {}
-impl<T: Read + Seek> ReadSeek for T {}
 
 fn read_exact_at(
     input: &mut dyn ReadSeek,
@@ -113,7 +111,7 @@ pub(crate) fn read_to(input: &mut dyn ReadSeek, out: &mut dyn Write) -> Result<u
         }
         let l1_entry = be64(&l1, usize::try_from(l1_index * 8).unwrap_or(0));
         let l2_offset = l1_entry & entry::OFFSET_MASK;
-        if l2_offset % cluster_bytes != 0 {
+        if !l2_offset.is_multiple_of(cluster_bytes) {
             return Err(Error::Corrupt { what: format!("L1 entry {l1_index}: {l1_entry:#x}") });
         }
         if l2_offset != 0 {
@@ -134,7 +132,7 @@ pub(crate) fn read_to(input: &mut dyn ReadSeek, out: &mut dyn Write) -> Result<u
             let host = l2_entry & entry::OFFSET_MASK;
             if host == 0 || (header.version >= 3 && l2_entry & entry::ZERO != 0) {
                 write(out, &zeros[..take], done)?;
-            } else if host % cluster_bytes != 0 {
+            } else if !host.is_multiple_of(cluster_bytes) {
                 return Err(Error::Corrupt {
                     what: format!("L2 entry for guest offset {done}: {l2_entry:#x}"),
                 });

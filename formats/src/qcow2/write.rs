@@ -103,12 +103,12 @@ pub(crate) fn emit(
     let mut l1 = Vec::with_capacity(64 << 10);
     for l1_index in 0..layout.l1_clusters * ENTRIES_PER_TABLE {
         let mut value = 0;
-        if let Some(&(n, &index)) = tables.peek() {
-            if index == l1_index {
-                let n = u64::try_from(n).unwrap_or(u64::MAX);
-                value = (layout.l2_cluster + n) * CLUSTER_BYTES | entry::COPIED;
-                tables.next();
-            }
+        if let Some(&(n, &index)) = tables.peek()
+            && index == l1_index
+        {
+            let n = u64::try_from(n).unwrap_or(u64::MAX);
+            value = ((layout.l2_cluster + n) * CLUSTER_BYTES) | entry::COPIED;
+            tables.next();
         }
         l1.extend_from_slice(&value.to_be_bytes());
         if l1.len() == l1.capacity() {
@@ -130,7 +130,7 @@ pub(crate) fn emit(
             let from = start.max(first);
             let to = end.min(first + ENTRIES_PER_TABLE);
             for guest in from..to {
-                let host = (layout.data_cluster + rank) * CLUSTER_BYTES | entry::COPIED;
+                let host = ((layout.data_cluster + rank) * CLUSTER_BYTES) | entry::COPIED;
                 rank += 1;
                 let at = usize::try_from((guest - first) * 8).unwrap_or(0);
                 l2[at..at + 8].copy_from_slice(&host.to_be_bytes());
