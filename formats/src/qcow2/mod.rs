@@ -21,11 +21,13 @@
 //! # Reading
 //!
 //! [`read_to()`] copies the guest disk of a version 2 or 3 image to a writer, one cluster at a
-//! time; [`summary()`] describes the header for `kit inspect`.
+//! time, compressed (deflate) clusters as `qemu-img convert -c` writes them included;
+//! [`summary()`] describes the header for `kit inspect`.
 //!
 //! # Not supported
 //!
-//! - Writing: compressed clusters, other cluster sizes, backing files, encryption, snapshots,
+//! - Writing: compressed clusters (their offsets are known only once compressed, which the
+//!   one-pass, metadata-first layout cannot place without seeking or buffering), other cluster sizes, backing files, encryption, snapshots,
 //!   extended L2 entries, external data files, header extensions.
 //! - Reading: compressed clusters, backing files, encryption, external data files, extended L2
 //!   entries (reported as errors). Snapshots are ignored (the active L1 table is read).

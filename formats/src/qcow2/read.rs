@@ -1,6 +1,6 @@
 //! Reading a qcow2 file back: the guest bytes, streamed cluster by cluster, and a summary.
 
-use std::io::{self, SeekFrom, Write};
+use std::io::{self, Read, SeekFrom, Write};
 
 use crate::disk_chunks::ReadSeek;
 
@@ -89,6 +89,44 @@ fn be64(bytes: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Inflates the compressed cluster of `l2_entry` into `out` (qcow2.txt "Compressed Clusters
+/// Descriptor": raw deflate, `x = 62 - (cluster_bits - 8)` offset bits, then the number of
+/// additional 512-byte sectors).
+fn read_compressed(
+    input: &mut dyn ReadSeek,
+    header: &Qcow2Header,
+    l2_entry: u64,
+    out: &mut [u8],
+    guest_offset: u64,
+) -> Result<(), Error> {
+    let x = 62 - (header.cluster_bits - 8);
+    let offset = l2_entry & ((1u64 << x) - 1);
+    let sectors = ((l2_entry >> x) & ((1u64 << (header.cluster_bits - 8)) - 1)) + 1;
+    let size = sectors * 512 - offset % 512;
+    let mut compressed = Vec::new();
+    input.seek(SeekFrom::Start(offset)).map_err(io_err("a compressed cluster"))?;
+    // The last compressed cluster may end before its last sector does (end of file).
+    Read::take(&mut *input, size)
+        .read_to_end(&mut compressed)
+        .map_err(io_err("a compressed cluster"))?;
+    let mut decoder = flate2::read::DeflateDecoder::new(&compressed[..]);
+    let mut filled = 0;
+    while filled < out.len() {
+        match decoder.read(&mut out[filled..]) {
+            Ok(0) | Err(_) => {
+                return Err(Error::Corrupt {
+                    what: format!(
+                        "the compressed cluster at guest offset {guest_offset} does not inflate to {} bytes",
+                        out.len()
+                    ),
+                });
+            }
+            Ok(n) => filled += n,
+        }
+    }
+    Ok(())
+}
+
 /// Copies the guest disk to `out`; returns its size in bytes.
 pub(crate) fn read_to(input: &mut dyn ReadSeek, out: &mut dyn Write) -> Result<u64, Error> {
     let header = read_header(input)?;
@@ -125,9 +163,10 @@ pub(crate) fn read_to(input: &mut dyn ReadSeek, out: &mut dyn Write) -> Result<u
             let l2_entry =
                 if l2_offset == 0 { 0 } else { be64(&l2, usize::try_from(i * 8).unwrap_or(0)) };
             if l2_entry & entry::COMPRESSED != 0 {
-                return Err(Error::Unsupported {
-                    what: format!("compressed cluster at guest offset {done}"),
-                });
+                read_compressed(input, &header, l2_entry, &mut cluster[..take], done)?;
+                write(out, &cluster[..take], done)?;
+                done += u64::try_from(take).unwrap_or(0);
+                continue;
             }
             let host = l2_entry & entry::OFFSET_MASK;
             if host == 0 || (header.version >= 3 && l2_entry & entry::ZERO != 0) {

@@ -109,3 +109,33 @@ fn garbage_is_refused() {
     let err = read_to(&mut Cursor::new(b"not a disk"), &mut Vec::new()).unwrap_err();
     assert_eq!(err.to_string(), "not a qcow2 image (no QFI\\xfb header)");
 }
+
+#[test]
+fn content_errors_name_the_path() {
+    let mut disk = ExtentMap::new();
+    disk.push_zeros(MIB);
+    let blob = crate::tree::BlobRange { object: Arc::from("sha256:00"), offset: 0, len: 4 };
+    disk.push_content(b"root.img", Content::Blob(blob));
+    let err = to_vec(&disk, &NoBlobs, &Qcow2Options::default()).unwrap_err().to_string();
+    assert!(err.starts_with("reading the content of /root.img"), "{err}");
+}
+
+#[test]
+fn a_run_across_two_l2_tables() {
+    // 8192 clusters per L2 table: data from just before 512 MiB to just after it.
+    let mut disk = ExtentMap::new();
+    disk.push_zeros(512 * MIB - 3 * 65536);
+    disk.push_literal(vec![0x5au8; 5 * 65536]);
+    disk.push_zeros(MIB);
+    let layout = plan(&disk).unwrap();
+    assert_eq!(layout.l2_tables, [0, 1]);
+    assert_eq!(layout.data_runs, [(8189, 8194)]);
+    let image = to_vec(&disk, &NoBlobs, &Qcow2Options::default()).unwrap();
+    let mut back = Vec::new();
+    read_to(&mut Cursor::new(&image), &mut back).unwrap();
+    assert_eq!(u64::try_from(back.len()).unwrap(), disk.len_bytes());
+    let start = usize::try_from(512 * MIB - 3 * 65536).unwrap();
+    assert!(back[..start].iter().all(|b| *b == 0));
+    assert!(back[start..start + 5 * 65536].iter().all(|b| *b == 0x5a));
+    assert!(back[start + 5 * 65536..].iter().all(|b| *b == 0));
+}

@@ -114,3 +114,28 @@ fn a_gibibyte_of_zeros_is_small() {
     let len = write(&disk, &NoBlobs, &options(), &mut std::io::sink()).unwrap();
     assert!(len <= 70_000, "{len}");
 }
+
+#[test]
+fn content_errors_name_the_path() {
+    let mut disk = ExtentMap::new();
+    disk.push_zeros(MIB);
+    let blob = crate::tree::BlobRange { object: Arc::from("sha256:00"), offset: 0, len: 4 };
+    disk.push_content(b"root.img", Content::Blob(blob));
+    let err = to_vec(&disk, &NoBlobs, &options()).unwrap_err().to_string();
+    assert!(err.starts_with("reading the content of /root.img"), "{err}");
+}
+
+#[test]
+fn grains_in_several_tables() {
+    // 512 grains (32 MiB) per grain table: grains in tables 0 and 2, none in table 1.
+    let mut disk = ExtentMap::new();
+    disk.push_literal(vec![1u8; 1000]);
+    disk.push_zeros(70 * MIB);
+    disk.push_literal(vec![2u8; 3 * 65536]);
+    let image = to_vec(&disk, &NoBlobs, &options()).unwrap();
+    let mut back = Vec::new();
+    read_to(&mut Cursor::new(&image), &mut back).unwrap();
+    let mut expected = disk.to_vec(&NoBlobs).unwrap();
+    expected.resize(expected.len().next_multiple_of(512), 0);
+    assert!(back == expected);
+}
