@@ -252,3 +252,94 @@ fn vmdk_of_a_gibibyte_of_zeros_is_small() {
     let len = vmdk::write(&disk, &NoBlobs, &options, &mut std::io::sink()).unwrap();
     assert!(len <= 70_000, "{len}");
 }
+
+/// Opens blobs as host files named by `object` (test only).
+struct HostFiles;
+
+impl formats::tree::ContentSource for HostFiles {
+    fn open(
+        &self,
+        range: &formats::tree::BlobRange,
+    ) -> std::io::Result<Box<dyn std::io::Read + '_>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = fs::File::open(&*range.object)?;
+        file.seek(SeekFrom::Start(range.offset))?;
+        Ok(Box::new(std::io::BufReader::new(file.take(range.len))))
+    }
+}
+
+/// Speed and size against qemu-img on ~100 MB of shared libraries with holes between them.
+/// Run with `cargo test --release -p formats --test qcow2_vmdk_tools -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn speed_and_size_against_qemu_img() {
+    if !tool("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut disk = ExtentMap::new();
+    let mut entries: Vec<_> = fs::read_dir("/usr/lib/x86_64-linux-gnu")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && !p.is_symlink())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if disk.len_bytes() > 100 * MIB {
+            break;
+        }
+        let len = fs::metadata(&path).unwrap().len();
+        let object = Arc::from(path.to_str().unwrap());
+        let range = formats::tree::BlobRange { object, offset: 0, len };
+        disk.push_content(path.to_str().unwrap().as_bytes(), Content::Blob(range));
+        disk.push_zeros(200_000);
+        disk.pad_to(4096);
+    }
+    let raw = dir.path().join("disk.raw");
+    disk.write_to(&HostFiles, &mut fs::File::create(&raw).unwrap()).unwrap();
+    let time = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        f();
+        start.elapsed().as_secs_f64()
+    };
+    let ours = dir.path().join("ours.qcow2");
+    let kit_qcow2 = time(&mut || {
+        let mut out = std::io::BufWriter::new(fs::File::create(&ours).unwrap());
+        qcow2::write(&disk, &HostFiles, &qcow2::Qcow2Options::default(), &mut out).unwrap();
+    });
+    let theirs = dir.path().join("theirs.qcow2");
+    let qemu_qcow2 = time(&mut || {
+        assert!(run("qemu-img", &["convert", "-f", "raw", "-O", "qcow2", s(&raw), s(&theirs)]).0);
+    });
+    let ours_vmdk = dir.path().join("ours.vmdk");
+    let options = vmdk::VmdkOptions {
+        adapter_type: vmdk::AdapterType::LsiLogic,
+        file_name: "ours.vmdk".to_owned(),
+        cid: None,
+    };
+    let kit_vmdk = time(&mut || {
+        let mut out = std::io::BufWriter::new(fs::File::create(&ours_vmdk).unwrap());
+        vmdk::write(&disk, &HostFiles, &options, &mut out).unwrap();
+    });
+    let theirs_vmdk = dir.path().join("theirs.vmdk");
+    let qemu_vmdk = time(&mut || {
+        let args = ["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized"];
+        let mut args = args.to_vec();
+        args.extend([s(&raw), s(&theirs_vmdk)]);
+        assert!(run("qemu-img", &args).0);
+    });
+    let size = |p: &Path| fs::metadata(p).unwrap().len();
+    eprintln!("raw disk: {} bytes", disk.len_bytes());
+    eprintln!(
+        "qcow2: kit {kit_qcow2:.2} s {} bytes; qemu-img {qemu_qcow2:.2} s {} bytes",
+        size(&ours),
+        size(&theirs)
+    );
+    eprintln!(
+        "vmdk: kit {kit_vmdk:.2} s {} bytes; qemu-img {qemu_vmdk:.2} s {} bytes",
+        size(&ours_vmdk),
+        size(&theirs_vmdk)
+    );
+    assert!(run("qemu-img", &["compare", "-f", "raw", "-F", "qcow2", s(&raw), s(&ours)]).0);
+    assert!(run("qemu-img", &["compare", "-f", "raw", "-F", "vmdk", s(&raw), s(&ours_vmdk)]).0);
+}
