@@ -272,6 +272,7 @@ impl formats::tree::ContentSource for HostFiles {
 /// Run with `cargo test --release -p formats --test qcow2_vmdk_tools -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]
+#[allow(clippy::disallowed_methods)] // Timing the tools is the point of this test.
 fn speed_and_size_against_qemu_img() {
     if !tool("qemu-img") {
         return;
