@@ -193,7 +193,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-        /// Both containers give back the raw disk (VMDK padded to a whole sector).
+        /// Both containers give back the raw disk (VMDK padded to a whole sector; VMDK refuses
+        /// empty disks).
         #[test]
         fn round_trip(disk in arb_disk()) {
             let raw = disk.to_vec(&NoBlobs).unwrap();
@@ -202,6 +203,9 @@ mod tests {
             qcow2::read_to(&mut Cursor::new(&image), &mut back).unwrap();
             prop_assert!(back == raw);
 
+            if disk.is_empty() {
+                return Ok(());
+            }
             let options = vmdk::VmdkOptions {
                 adapter_type: vmdk::AdapterType::LsiLogic,
                 file_name: "p.vmdk".to_owned(),

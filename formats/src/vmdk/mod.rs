@@ -21,7 +21,8 @@
 //! The descriptor's CID is derived from a SHA-256 of the extent map's description (lengths,
 //! literal bytes, inline contents, blob names), unless [`VmdkOptions::cid`] is given; geometry
 //! is computed as qemu-img does. VMDK has no timestamps: same inputs, same bytes. A disk whose
-//! size is not a multiple of 512 is padded with zeros to a whole sector (VMDK counts sectors).
+//! size is not a multiple of 512 is padded with zeros to a whole sector (VMDK counts sectors);
+//! an empty disk is refused ([`Error::EmptyDisk`]).
 //!
 //! # Reading
 //!
@@ -101,6 +102,10 @@ pub enum Error {
         /// The name.
         name: String,
     },
+    /// The disk has no bytes: a zero-capacity extent has no grain directory, and qemu refuses
+    /// to open one.
+    #[error("the disk is empty; a VMDK needs at least one sector")]
+    EmptyDisk,
     /// Compressing a grain failed.
     #[error("compressing the grain at guest offset {offset}: {source}")]
     Compress {

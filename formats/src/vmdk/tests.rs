@@ -103,6 +103,8 @@ fn bad_file_name_and_garbage() {
         err.to_string(),
         "VMDK extent file name \"a\\\"b\" contains a quote, control character or newline"
     );
+    let err = to_vec(&ExtentMap::new(), &NoBlobs, &self::options()).unwrap_err();
+    assert_eq!(err.to_string(), "the disk is empty; a VMDK needs at least one sector");
     let err = read_to(&mut Cursor::new(b"nope"), &mut Vec::new()).unwrap_err();
     assert_eq!(err.to_string(), "not a VMDK sparse extent (no KDMV header)");
 }

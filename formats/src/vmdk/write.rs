@@ -108,6 +108,9 @@ pub(crate) fn emit(
     if name.chars().any(|c| c == '"' || c.is_control()) || name.len() > 1024 {
         return Err(Error::FileName { name: name.clone() });
     }
+    if disk.is_empty() {
+        return Err(Error::EmptyDisk);
+    }
     let capacity_sectors = disk.len_bytes().div_ceil(SECTOR_BYTES);
     let cid = options.cid.unwrap_or_else(|| derived_cid(disk));
     let mut out = Out { out, offset: 0 };
