@@ -193,7 +193,7 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-        /// Both containers give back the raw disk (VMDK padded to a whole sector; VMDK refuses
+        /// Both containers give back the raw disk padded to a whole sector (VMDK refuses
         /// empty disks).
         #[test]
         fn round_trip(disk in arb_disk()) {
@@ -201,7 +201,9 @@ mod tests {
             let image = qcow2::to_vec(&disk, &NoBlobs, &qcow2::Qcow2Options::default()).unwrap();
             let mut back = Vec::new();
             qcow2::read_to(&mut Cursor::new(&image), &mut back).unwrap();
-            prop_assert!(back == raw);
+            let mut padded = raw.clone();
+            padded.resize(raw.len().next_multiple_of(512), 0);
+            prop_assert!(back == padded);
 
             if disk.is_empty() {
                 return Ok(());
@@ -214,8 +216,6 @@ mod tests {
             let image = vmdk::to_vec(&disk, &NoBlobs, &options).unwrap();
             let mut back = Vec::new();
             vmdk::read_to(&mut Cursor::new(&image), &mut back).unwrap();
-            let mut padded = raw.clone();
-            padded.resize(raw.len().next_multiple_of(512), 0);
             prop_assert!(back == padded);
         }
     }

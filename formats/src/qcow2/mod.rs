@@ -13,7 +13,8 @@
 //! wholly in [`Extent::Zeros`](crate::extent::Extent::Zeros) runs are left unallocated (read as
 //! zeros) and never read. Literal or content clusters that happen to be all zeros are still
 //! stored (the layout is fixed before any content is read, so the file is written in one
-//! pass). The last cluster is stored whole, padded with zeros. No timestamps, no identifiers:
+//! pass). The last cluster is stored whole, padded with zeros. The virtual size is the disk's
+//! rounded up to a multiple of 512 bytes (qemu ignores a partial last sector). No timestamps, no identifiers:
 //! same map, same bytes.
 //!
 //! [`write()`] holds one 64 KiB cluster at a time plus the list of allocated cluster runs.

@@ -24,7 +24,7 @@ const MAX_L1_BYTES: u64 = 32 << 20;
 /// Where everything goes, in clusters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    /// Virtual disk size in bytes.
+    /// Virtual disk size in bytes: the disk's, rounded up to a multiple of 512.
     pub size_bytes: u64,
     /// Entries of the L1 table (one per 8192 guest clusters, 512 MiB).
     pub l1_size: u64,
@@ -65,7 +65,8 @@ impl Layout {
 
 /// Plans the qcow2 file for `disk`.
 pub fn plan(disk: &ExtentMap) -> Result<Layout, Error> {
-    let size_bytes = disk.len_bytes();
+    // qemu counts whole 512-byte sectors (it drops a partial last one): pad to a sector.
+    let size_bytes = disk.len_bytes().div_ceil(512).saturating_mul(512);
     let guest_clusters = size_bytes.div_ceil(CLUSTER_BYTES);
     let l1_size = guest_clusters.div_ceil(ENTRIES_PER_TABLE);
     if l1_size * 8 > MAX_L1_BYTES {
