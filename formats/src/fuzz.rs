@@ -217,6 +217,37 @@ pub fn vhdx_read(data: &[u8]) {
     }
 }
 
+/// A writer that fails after 64 MiB, so a header claiming a huge disk cannot run for long.
+struct Bounded(u64);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = u64::try_from(buf.len()).unwrap_or(u64::MAX);
+        if self.0 < n {
+            return Err(std::io::Error::other("fuzz output limit"));
+        }
+        self.0 -= n;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads `data` as a qcow2 image (guest bytes to a bounded sink) and summarizes it.
+pub fn qcow2_read(data: &[u8]) {
+    let _ = crate::qcow2::read_to(&mut Cursor::new(data), &mut Bounded(64 << 20));
+    let _ = crate::qcow2::summary(&mut Cursor::new(data));
+}
+
+/// Reads `data` as a VMDK sparse extent (guest bytes to a bounded sink) and summarizes it.
+pub fn vmdk_read(data: &[u8]) {
+    let _ = crate::vmdk::read_to(&mut Cursor::new(data), &mut Bounded(64 << 20));
+    let _ = crate::vmdk::summary(&mut Cursor::new(data));
+}
+
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -423,6 +454,41 @@ mod tests {
                 }
                 erofs_read(&bytes);
             }
+        }
+    }
+
+    fn small_disk() -> crate::extent::ExtentMap {
+        let mut map = crate::extent::ExtentMap::new();
+        map.push_literal(&b"first sector"[..]);
+        map.push_zeros(600_000);
+        map.push_literal(vec![7u8; 70_000]);
+        map
+    }
+
+    #[test]
+    fn damaged_qcow2_and_vmdk_images_do_not_panic() {
+        let disk = small_disk();
+        let qcow2_bytes =
+            crate::qcow2::to_vec(&disk, &NoBlobs, &crate::qcow2::Qcow2Options::default()).unwrap();
+        let vmdk_options = crate::vmdk::VmdkOptions {
+            adapter_type: crate::vmdk::AdapterType::Ide,
+            file_name: "f.vmdk".to_owned(),
+            cid: None,
+        };
+        let vmdk_bytes = crate::vmdk::to_vec(&disk, &NoBlobs, &vmdk_options).unwrap();
+        damage(&qcow2_bytes, qcow2_read);
+        damage(&vmdk_bytes, vmdk_read);
+    }
+
+    /// Runs `read` on truncations and single-byte corruptions of `bytes`.
+    fn damage(bytes: &[u8], read: fn(&[u8])) {
+        for len in (0..bytes.len()).step_by(97) {
+            read(&bytes[..len]);
+        }
+        for at in (0..bytes.len().min(70_000)).step_by(31) {
+            let mut damaged = bytes.to_vec();
+            damaged[at] ^= 0xa5;
+            read(&damaged);
         }
     }
 }
