@@ -279,6 +279,30 @@ impl Steps<'_> {
             Product::RawEfi => self.write_raw_efi(out),
             Product::IsoEfiInitrd => self.write_efi_iso(false, out),
             Product::IsoEfi => self.write_efi_iso(true, out),
+            Product::Qcow2Efi => {
+                let disk = self.raw_efi_disk()?;
+                let options = formats::qcow2::Qcow2Options::default();
+                formats::qcow2::write(&disk, self.artifacts, &options, out)
+                    .map(|_| ())
+                    .map_err(io::Error::other)
+            }
+            Product::Vhdx => {
+                let disk = self.raw_efi_disk()?;
+                let seed = match &self.options.seed {
+                    Some(seed) => seed.clone(),
+                    None => self.artifacts.digest_of("uki")?,
+                };
+                let options = formats::vhdx::VhdxOptions {
+                    block_size: formats::vhdx::BlockSize::Mib1,
+                    logical_sector_size: formats::gpt::SectorSize::Bytes512,
+                    physical_sector_size: formats::gpt::SectorSize::Bytes4096,
+                    leave_block_allocated: false,
+                    seed,
+                };
+                formats::vhdx::write(&disk, self.artifacts, &options, out)
+                    .map(|_| ())
+                    .map_err(io::Error::other)
+            }
             Product::Iso => {
                 // What LinuxKit's mkimage-iso runs: genisoimage -l -J -R -joliet-long -V LinuxKit.
                 let options = formats::iso9660::IsoOptions {

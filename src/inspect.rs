@@ -35,6 +35,21 @@ pub enum ArtifactKind {
     GptDisk,
     /// A FAT12/16/32 file system image (an ESP, an El Torito EFI image).
     Fat,
+    /// A VM disk container: qcow2, VHDX, dynamic VHD or VMDK (its header facts only).
+    VmDisk(VmDisk),
+}
+
+/// The VM disk containers `kit inspect` recognizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmDisk {
+    /// qcow2.
+    Qcow2,
+    /// VHDX.
+    Vhdx,
+    /// VHD (dynamic; a fixed VHD is raw bytes with a footer at the end).
+    Vhd,
+    /// VMDK sparse extent.
+    Vmdk,
 }
 
 impl ArtifactKind {
@@ -50,6 +65,10 @@ impl ArtifactKind {
             ArtifactKind::Efi => "efi",
             ArtifactKind::GptDisk => "gpt-disk",
             ArtifactKind::Fat => "fat",
+            ArtifactKind::VmDisk(VmDisk::Qcow2) => "qcow2",
+            ArtifactKind::VmDisk(VmDisk::Vhdx) => "vhdx",
+            ArtifactKind::VmDisk(VmDisk::Vhd) => "vhd",
+            ArtifactKind::VmDisk(VmDisk::Vmdk) => "vmdk",
         }
     }
 }
@@ -118,7 +137,7 @@ pub enum InspectError {
     },
     /// Its kind is not one kit reads.
     #[error(
-        "{}: not an artifact kit reads (tar, initrd, squashfs, EROFS, ISO 9660, GPT disk, FAT, EFI executable, kernel)",
+        "{}: not an artifact kit reads (tar, initrd, squashfs, EROFS, ISO 9660, GPT disk, FAT, qcow2, VHD(X), VMDK, EFI executable, kernel)",
         path.display()
     )]
     Unknown {
@@ -186,6 +205,19 @@ pub fn inspect(path: &Path) -> Result<Inspection, InspectError> {
             summary = formats::uki::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
             None
         }
+        ArtifactKind::VmDisk(disk) => {
+            let mut reader = BufReader::new(file);
+            let boxed = |e: Box<dyn std::error::Error + Send + Sync>| malformed(e);
+            summary = match disk {
+                VmDisk::Qcow2 => {
+                    formats::qcow2::summary(&mut reader).map_err(|e| boxed(Box::new(e)))
+                }
+                VmDisk::Vhdx => formats::vhdx::summary(&mut reader).map_err(|e| boxed(Box::new(e))),
+                VmDisk::Vhd => formats::vhd::summary(&mut reader).map_err(|e| boxed(Box::new(e))),
+                VmDisk::Vmdk => formats::vmdk::summary(&mut reader).map_err(|e| boxed(Box::new(e))),
+            }?;
+            None
+        }
         ArtifactKind::Fat => {
             let mut reader = BufReader::new(file);
             summary = formats::fat::summary(&mut reader).map_err(|e| malformed(Box::new(e)))?;
@@ -249,6 +281,14 @@ pub fn detect(head: &[u8]) -> Option<ArtifactKind> {
     {
         // newc, or a gzip, zstd, xz or lz4 (legacy) stream: an initrd's first segment.
         Some(ArtifactKind::Initrd)
+    } else if at(0, b"QFI\xfb") {
+        Some(ArtifactKind::VmDisk(VmDisk::Qcow2))
+    } else if at(0, b"vhdxfile") {
+        Some(ArtifactKind::VmDisk(VmDisk::Vhdx))
+    } else if at(0, b"conectix") {
+        Some(ArtifactKind::VmDisk(VmDisk::Vhd))
+    } else if at(0, b"KDMV") {
+        Some(ArtifactKind::VmDisk(VmDisk::Vmdk))
     } else if at(512, b"EFI PART") || at(4096, b"EFI PART") {
         Some(ArtifactKind::GptDisk)
     } else if at(510, &[0x55, 0xaa])

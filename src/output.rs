@@ -38,6 +38,10 @@ pub enum Format {
     IsoEfiInitrd,
     /// `NAME-efi.iso`: an EFI-bootable hybrid ISO holding the whole root.
     IsoEfi,
+    /// `NAME-efi.qcow2`: the `raw-efi` disk as qcow2.
+    Qcow2Efi,
+    /// `NAME.vhdx`: the `raw-efi` disk as a dynamic VHDX (kit's own; Hyper-V generation 2).
+    Vhdx,
 }
 
 /// What one output file holds. Several formats may share a product (`NAME-kernel`); it is
@@ -69,6 +73,10 @@ pub enum Product {
     IsoEfiInitrd,
     /// The EFI ISO with the whole root.
     IsoEfi,
+    /// The `raw-efi` disk in a qcow2 v3 container.
+    Qcow2Efi,
+    /// The `raw-efi` disk in a VHDX container.
+    Vhdx,
 }
 
 /// One file of a format: LinuxKit's suffix after `NAME` and what it holds.
@@ -219,6 +227,26 @@ pub const FORMATS: &[FormatSpec] = &[
         needs_boot_image: true,
         about: "a hybrid ISO of the whole root, booted by systemd-boot and a UKI with root=/dev/sr0",
     },
+    FormatSpec {
+        format: Format::Qcow2Efi,
+        name: "qcow2-efi",
+        files: &[file("-efi.qcow2", Product::Qcow2Efi)],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Only(&["amd64", "arm64"]),
+        needs_boot_image: true,
+        about: "the raw-efi disk as qcow2 (v3, sparse)",
+    },
+    FormatSpec {
+        format: Format::Vhdx,
+        name: "vhdx",
+        files: &[file(".vhdx", Product::Vhdx)],
+        needs_kernel: true,
+        streamable: false,
+        arches: Arches::Only(&["amd64", "arm64"]),
+        needs_boot_image: true,
+        about: "the raw-efi disk as a dynamic VHDX (Hyper-V generation 2)",
+    },
 ];
 
 /// LinuxKit formats kit does not write yet: asking for one says so instead of "unknown".
@@ -227,7 +255,6 @@ pub const NOT_YET: &[&str] = &[
     "iso-bios",
     "raw-bios",
     "qcow2-bios",
-    "qcow2-efi",
     "gcp",
     "aws",
     "vhd",
@@ -444,6 +471,8 @@ mod tests {
             Format::RawEfi,
             Format::IsoEfiInitrd,
             Format::IsoEfi,
+            Format::Qcow2Efi,
+            Format::Vhdx,
         ];
         for format in all {
             assert_eq!(FORMATS.iter().filter(|spec| spec.format == format).count(), 1);

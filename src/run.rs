@@ -480,7 +480,7 @@ pub fn detect_arch(artifacts: &[PathBuf]) -> Option<QemuArch> {
 /// A UEFI disk or ISO among `artifacts` (`NAME-efi.img` from `raw-efi`, `NAME-efi.iso` and
 /// `NAME-efi-initrd.iso` from the EFI ISO formats), booted with firmware.
 pub fn uefi_disk(artifacts: &[PathBuf]) -> Option<PathBuf> {
-    const SUFFIXES: [&str; 3] = ["-efi.img", "-efi-initrd.iso", "-efi.iso"];
+    const SUFFIXES: [&str; 5] = ["-efi.img", "-efi-initrd.iso", "-efi.iso", "-efi.qcow2", ".vhdx"];
     match artifacts {
         [single] if SUFFIXES.iter().any(|suffix| name_of(single).ends_with(suffix)) => {
             Some(single.clone())
@@ -542,11 +542,12 @@ pub fn uefi_disk_command(
     pflash(1, false, firmware_vars);
     let mut drive = OsString::from("file=");
     drive.push(escape_drive_path(disk));
-    if disk.extension().is_some_and(|ext| ext == "iso") {
+    match disk.extension().and_then(|ext| ext.to_str()) {
         // An ISO boots as a CD-ROM (El Torito), as `linuxkit run qemu --iso` attaches it.
-        drive.push(",format=raw,media=cdrom,readonly=on");
-    } else {
-        drive.push(",format=raw,if=virtio,snapshot=on");
+        Some("iso") => drive.push(",format=raw,media=cdrom,readonly=on"),
+        Some("qcow2") => drive.push(",format=qcow2,if=virtio,snapshot=on"),
+        Some("vhdx") => drive.push(",format=vhdx,if=virtio,snapshot=on"),
+        _ => drive.push(",format=raw,if=virtio,snapshot=on"),
     }
     args.push(OsString::from("-drive"));
     args.push(drive);

@@ -529,3 +529,52 @@ fn secure_boot_firmware_boots_the_signed_disk_and_refuses_the_unsigned_one() {
     };
     assert!(!line.contains("Linux version"), "an unsigned image booted: {line}");
 }
+
+#[test]
+fn vm_disks_hold_the_raw_efi_disk_and_boot() {
+    let Some(fixtures) = support::fixtures_dir() else { return };
+    let Some(_) = support::require_tool("qemu-img") else { return };
+    let a = tempfile::tempdir().unwrap();
+    let formats = "raw-efi,qcow2-efi,vhdx";
+    build_ok(&fixtures, a.path(), formats, &[], &["--boot-image", BOOT_IMAGE]);
+    let b = tempfile::tempdir().unwrap();
+    build_ok(&fixtures, b.path(), formats, &[("TZ", "Asia/Tokyo")], &["--boot-image", BOOT_IMAGE]);
+    let raw = a.path().join("hello-efi.img");
+    let raw_len = fs::metadata(&raw).unwrap().len();
+    for (name, format) in [("hello-efi.qcow2", "qcow2"), ("hello.vhdx", "vhdx")] {
+        let image = a.path().join(name);
+        assert_eq!(fs::read(&image).unwrap(), fs::read(b.path().join(name)).unwrap(), "{name}");
+        let check =
+            Command::new("qemu-img").args(["check", "-f", format, s(&image)]).output().unwrap();
+        assert!(check.status.success(), "{name}: {}", String::from_utf8_lossy(&check.stdout));
+        let info: serde_json::Value = serde_json::from_str(&run(
+            "qemu-img",
+            &["info", "--output=json", "-f", format, s(&image)],
+        ))
+        .unwrap();
+        assert_eq!(info["virtual-size"], raw_len, "{name}");
+        let same = run("qemu-img", &["compare", "-f", "raw", "-F", format, s(&raw), s(&image)]);
+        assert!(same.contains("Images are identical"), "{name}: {same}");
+        // Sparse: the free space of the ESP is not stored.
+        assert!(fs::metadata(&image).unwrap().len() < raw_len, "{name}");
+        let inspect = Command::new(env!("CARGO_BIN_EXE_kit"))
+            .args(["inspect", "--json", s(&image)])
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(json["kind"], format);
+    }
+
+    let Some(()) = support::require_slow_tests("two UEFI boots of about 15-40 s") else { return };
+    let Some(qemu) = support::require_tool("qemu-system-x86_64") else { return };
+    for name in ["hello-efi.qcow2", "hello.vhdx"] {
+        let mut options = kit::run::QemuOptions::new(vec![a.path().join(name)]);
+        options.qemu = Some(qemu.clone());
+        options.memory_mib = 512;
+        options.timeout = Some(Duration::from_secs(240));
+        options.expect = Some("kit: hello from onboot".to_owned());
+        let outcome =
+            kit::run::run_qemu(&options, &mut |_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(matches!(outcome, kit::run::RunOutcome::Matched { .. }), "{name}: {outcome:?}");
+    }
+}

@@ -247,7 +247,6 @@ pub fn vmdk_read(data: &[u8]) {
     let _ = crate::vmdk::summary(&mut Cursor::new(data));
 }
 
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

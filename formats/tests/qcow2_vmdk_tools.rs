@@ -273,4 +273,3 @@ fn vmdk_of_a_gibibyte_of_zeros_is_small() {
     let len = vmdk::write(&disk, &NoBlobs, &options, &mut std::io::sink()).unwrap();
     assert!(len <= 70_000, "{len}");
 }
-

@@ -343,4 +343,3 @@ fn same_input_same_bytes() {
         );
     }
 }
-
