@@ -724,6 +724,80 @@ fn check_kernel_arch(head: &[u8], arch: formats::uki::Arch) -> io::Result<()> {
     Err(io::Error::other(format!("the kernel is {found}, expected {wanted} for the EFI stub")))
 }
 
+/// A cached initrd segment file: the segment's SHA-256 (32 bytes) and length (8 bytes, little
+/// endian), then its bytes.
+const SEGMENT_HEADER_BYTES: u64 = 40;
+
+/// The length of the cached segment at `path` when the file is whole (its bytes hash to the
+/// recorded SHA-256); a damaged file is deleted. `None` when there is no usable entry.
+fn cached_segment(path: &Path) -> io::Result<Option<u64>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut header = [0u8; 40];
+    let whole = file.read_exact(&mut header).is_ok() && {
+        let mut len_bytes = [0u8; 8];
+        len_bytes.copy_from_slice(&header[32..40]);
+        let len = u64::from_le_bytes(len_bytes);
+        let mut hasher = HashingWriter::new(io::sink());
+        let copied = io::copy(&mut (&mut file).take(len.saturating_add(1)), &mut hasher)?;
+        let (_, digest) = hasher.finish()?;
+        copied == len && digest == hex::encode(&header[..32])
+    };
+    if whole {
+        let mut len_bytes = [0u8; 8];
+        len_bytes.copy_from_slice(&header[32..40]);
+        Ok(Some(u64::from_le_bytes(len_bytes)))
+    } else {
+        // A cut or changed file (a crash, a disk error) is never used; it is made again.
+        let _ = std::fs::remove_file(path);
+        Ok(None)
+    }
+}
+
+/// Copies the `len` bytes of the cached segment at `path` to `out`.
+fn copy_segment_body(path: &Path, len: u64, out: &mut dyn Write) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    file.seek(io::SeekFrom::Start(SEGMENT_HEADER_BYTES))?;
+    let copied = io::copy(&mut file.take(len), out)?;
+    if copied != len {
+        return Err(io::Error::other(format!("{} shrank while it was read", path.display())));
+    }
+    Ok(copied)
+}
+
+/// Compresses a segment into the cache at `path` (header, then bytes; synced, then renamed
+/// into place, so the key only ever names a whole file); returns its length, or `None` when
+/// the cache directory cannot be written.
+fn store_segment(
+    path: &Path,
+    write_segment: &dyn Fn(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<Option<u64>> {
+    let Some(dir) = path.parent() else { return Ok(None) };
+    if std::fs::create_dir_all(dir).is_err() {
+        return Ok(None);
+    }
+    let Ok(mut temp) = tempfile::NamedTempFile::new_in(dir) else { return Ok(None) };
+    temp.as_file_mut().write_all(&[0u8; 40])?;
+    let (len, digest) = {
+        let mut writer = HashingWriter::new(io::BufWriter::new(temp.as_file_mut()));
+        write_segment(&mut writer)?;
+        writer.finish()?
+    };
+    let mut header = Vec::with_capacity(40);
+    header.extend_from_slice(&hex::decode(&digest).map_err(io::Error::other)?);
+    header.extend_from_slice(&len.to_le_bytes());
+    temp.as_file_mut().seek(io::SeekFrom::Start(0))?;
+    temp.as_file_mut().write_all(&header)?;
+    temp.as_file().sync_all()?;
+    match temp.persist(path) {
+        Ok(_) => Ok(Some(len)),
+        Err(_) => Ok(None),
+    }
+}
+
 /// The object name prefix of intermediate artifacts in [`Artifacts`].
 const ARTIFACT_PREFIX: &str = "kit-artifact:";
 
@@ -796,48 +870,41 @@ impl<'a> Artifacts<'a> {
         let cpio = formats::cpio::CpioOptions { root_entry: false };
         let compression = options.initrd_compression;
         let mut hasher = Sha256::new();
-        hasher.update(b"kit initrd segment v1\n");
+        // kit's version is in the key: another kit may compress the same part differently.
+        hasher.update(concat!("kit initrd segment v1 ", env!("CARGO_PKG_VERSION"), "\n"));
         hasher.update(formats::initrd::fingerprint(&part.tree));
         hasher.update(format!("{compression:?} {cpio:?}").as_bytes());
         let key = hex::encode(hasher.finalize());
         let cached = options.segment_cache.as_ref().map(|dir| dir.join(&key));
-        let reused = cached.as_ref().is_some_and(|path| path.is_file());
-        let size = match (&cached, reused) {
-            (Some(path), true) => io::copy(&mut File::open(path)?, out)?,
-            (Some(path), false) => {
-                let dir = path.parent().unwrap_or(Path::new("."));
-                std::fs::create_dir_all(dir)?;
-                let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-                {
-                    let mut writer = io::BufWriter::new(temp.as_file_mut());
-                    formats::initrd::write(
-                        &part.tree,
-                        self,
-                        &cpio,
-                        compression,
-                        options.threads,
-                        &mut writer,
-                    )
-                    .map_err(io::Error::other)?;
-                    writer.flush()?;
+        let write_segment = |out: &mut dyn Write| -> io::Result<()> {
+            formats::initrd::write(&part.tree, self, &cpio, compression, options.threads, out)
+                .map_err(io::Error::other)
+        };
+        // A cached segment is used only if its recorded length and SHA-256 hold; a damaged one
+        // is deleted and compressed again.
+        let reused_size = match &cached {
+            Some(path) => match cached_segment(path)? {
+                Some(body) => Some(copy_segment_body(path, body, out)?),
+                None => None,
+            },
+            None => None,
+        };
+        let reused = reused_size.is_some();
+        let size = match (reused_size, &cached) {
+            (Some(size), _) => size,
+            (None, Some(path)) => match store_segment(path, &write_segment) {
+                // Stored: the body is copied from the cache file just written.
+                Ok(Some(body)) => copy_segment_body(path, body, out)?,
+                // The cache cannot be written (full, read-only): it is only a speed-up.
+                Ok(None) | Err(_) => {
+                    let mut counter = HashingWriter::new(&mut *out);
+                    write_segment(&mut counter)?;
+                    counter.finish()?.0
                 }
-                temp.as_file_mut().seek(io::SeekFrom::Start(0))?;
-                let size = io::copy(temp.as_file_mut(), out)?;
-                // A complete segment only ever appears under its key (rename is atomic).
-                temp.persist(path).map_err(|e| e.error)?;
-                size
-            }
-            (None, _) => {
+            },
+            (None, None) => {
                 let mut counter = HashingWriter::new(&mut *out);
-                formats::initrd::write(
-                    &part.tree,
-                    self,
-                    &cpio,
-                    compression,
-                    options.threads,
-                    &mut counter,
-                )
-                .map_err(io::Error::other)?;
+                write_segment(&mut counter)?;
                 counter.finish()?.0
             }
         };

@@ -201,6 +201,9 @@ pub enum BuildError {
     /// The request itself is inconsistent.
     #[error("{0}")]
     Request(String),
+    /// The flags ask for something that cannot be built (a usage error: exit status 2).
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// Runs a build of `config` and writes the requested outputs.
@@ -625,7 +628,7 @@ fn verify(
 
 fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), BuildError> {
     if request.formats.is_empty() {
-        return Err(BuildError::Request("no output format requested".to_owned()));
+        return Err(BuildError::Usage("no output format requested".to_owned()));
     }
     if !matches!(request.destination, Destination::Directory(_)) {
         let streamable = request.formats.len() == 1 && request.formats[0].is_streamable();
@@ -635,7 +638,7 @@ fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), Buil
                 .filter(|spec| spec.streamable)
                 .map(|spec| spec.name)
                 .collect();
-            return Err(BuildError::Request(format!(
+            return Err(BuildError::Usage(format!(
                 "-o writes a single output and works only with --format {}",
                 names.join(" or ")
             )));
@@ -643,12 +646,12 @@ fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), Buil
     }
     let arch = request.platform.architecture.as_str();
     if let Some(format) = request.formats.iter().find(|f| !f.supports_arch(arch)) {
-        return Err(BuildError::Request(format!("the {format} format cannot be built for {arch}")));
+        return Err(BuildError::Usage(format!("the {format} format cannot be built for {arch}")));
     }
     if let Some(format) = request.formats.iter().find(|f| f.spec().needs_boot_image)
         && request.boot_image.is_none()
     {
-        return Err(BuildError::Request(format!(
+        return Err(BuildError::Usage(format!(
             "the {format} format needs --boot-image: an OCI image holding systemd-boot and the \
              systemd EFI stub at usr/lib/systemd/boot/efi/ (`cargo xtask fixtures` builds one from \
              Debian's systemd-boot-efi as kit.example/efi-boot:252)"
@@ -656,7 +659,7 @@ fn check_request(config: &Config, request: &BuildRequest<'_>) -> Result<(), Buil
     }
     let has_kernel = config.kernel.as_ref().and_then(|k| k.image.as_ref()).is_some();
     if let Some(format) = request.formats.iter().find(|f| f.spec().needs_kernel && !has_kernel) {
-        return Err(BuildError::Request(format!(
+        return Err(BuildError::Usage(format!(
             "the {format} format needs a kernel image, and the configuration has none"
         )));
     }

@@ -225,7 +225,7 @@ pub const FORMATS: &[FormatSpec] = &[
         streamable: false,
         arches: Arches::Only(&["amd64", "arm64"]),
         needs_boot_image: true,
-        about: "a hybrid ISO of the whole root, booted by systemd-boot and a UKI with root=/dev/sr0",
+        about: "a hybrid ISO of the whole root, booted by systemd-boot and a UKI naming it as root",
     },
     FormatSpec {
         format: Format::Qcow2Efi,
@@ -289,8 +289,23 @@ impl Format {
 
     /// The format's entry in [`FORMATS`].
     pub fn spec(self) -> &'static FormatSpec {
-        // Every variant has exactly one entry; the test `every_format_has_one_entry` checks it.
-        FORMATS.iter().find(|spec| spec.format == self).unwrap_or(&FORMATS[0])
+        // An exhaustive match, so a new variant cannot compile without its entry; the test
+        // `every_format_has_one_entry` checks that each index holds its own format.
+        let idx = match self {
+            Format::Tar => 0,
+            Format::KernelInitrd => 1,
+            Format::TarKernelInitrd => 2,
+            Format::KernelSquashfs => 3,
+            Format::KernelErofs => 4,
+            Format::KernelIso => 5,
+            Format::Uki => 6,
+            Format::RawEfi => 7,
+            Format::IsoEfiInitrd => 8,
+            Format::IsoEfi => 9,
+            Format::Qcow2Efi => 10,
+            Format::Vhdx => 11,
+        };
+        &FORMATS[idx]
     }
 
     /// The format's name as LinuxKit spells it.

@@ -13,7 +13,11 @@
 //! root, as `linuxkit run qemu --squashfs` does with its disk; a prefix boots its initrd when it
 //! has one, its root image otherwise.
 //!
-//! Not supported yet: disk images (raw, qcow2, VHDX, ISO), UEFI firmware, networking options.
+//! A UEFI disk (`NAME-efi.img`, `NAME-efi.qcow2`, `NAME.vhdx`) or EFI ISO (`NAME-efi.iso`,
+//! `NAME-efi-initrd.iso`) boots under UEFI firmware (OVMF, or AAVMF for arm64), the ISO as a
+//! CD-ROM; its command line is the one inside its UKI.
+//!
+//! Not supported yet: BIOS disks, networking options, extra disks.
 //! The library never prints: console lines go to the `events` callback.
 
 use std::collections::VecDeque;
@@ -123,7 +127,7 @@ pub enum RunError {
     },
     /// An artifact kind `kit run qemu` cannot boot yet.
     #[error(
-        "cannot boot {path}: expected NAME-kernel, NAME-initrd.img, NAME-cmdline, NAME-squashfs.img or NAME-erofs.img (disk images are not supported yet)"
+        "cannot boot {path}: expected NAME-kernel, NAME-initrd.img, NAME-cmdline, NAME-squashfs.img, NAME-erofs.img, a UEFI disk (NAME-efi.img, NAME-efi.qcow2, NAME.vhdx) or an EFI ISO"
     )]
     UnsupportedArtifact {
         /// The artifact.
@@ -138,6 +142,12 @@ pub enum RunError {
         first: PathBuf,
         /// The second one.
         second: PathBuf,
+    },
+    /// `--append` with a UEFI disk, whose command line is inside its UKI.
+    #[error("--append does not apply to {path}: a UEFI disk boots the command line inside its UKI")]
+    AppendToUefi {
+        /// The disk.
+        path: PathBuf,
     },
     /// The UEFI firmware could not be prepared.
     #[error(
@@ -442,6 +452,9 @@ pub fn run_qemu(
     // Kept until QEMU has exited: the firmware's private variable store.
     let mut _vars = None;
     let (program, args) = match uefi_disk(&options.artifacts) {
+        Some(disk) if options.cmdline_append.is_some() => {
+            return Err(RunError::AppendToUefi { path: disk });
+        }
         Some(disk) => {
             let (firmware_code, firmware_vars) =
                 options.firmware.clone().unwrap_or_else(|| firmware_paths(options.arch));
@@ -462,6 +475,10 @@ pub fn run_qemu(
 /// can be read (the caller's default applies).
 pub fn detect_arch(artifacts: &[PathBuf]) -> Option<QemuArch> {
     if let Some(disk) = uefi_disk(artifacts) {
+        // Only a raw disk's ESP is read here; an ISO or a qcow2/VHDX container says nothing.
+        if !name_of(&disk).ends_with("-efi.img") {
+            return None;
+        }
         let inspection = crate::inspect::inspect(&disk).ok()?;
         let arm64 = inspection
             .entries
@@ -855,6 +872,16 @@ mod tests {
         assert_eq!(boot.root_disk, Some(dir.path().join("er-erofs.img")));
         assert_eq!(boot.initrd, Some(dir.path().join("loader.cpio.gz")));
         assert_eq!(escape_drive_path(Path::new("a,b")), OsString::from("a,,b"));
+    }
+
+    #[test]
+    fn append_is_refused_for_uefi_disks() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = touch(dir.path(), "x-efi.img", "");
+        let mut options = QemuOptions::new(vec![disk]);
+        options.cmdline_append = Some("quiet".to_owned());
+        let err = run_qemu(&options, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, RunError::AppendToUefi { .. }), "{err}");
     }
 
     #[test]

@@ -414,7 +414,7 @@ fn initrd_compressions_decode_with_their_tools_and_boot() {
         ("lz4", "lz4", &["-d", "-c"][..]),
         ("gzip", "gzip", &["-d", "-c"][..]),
     ] {
-        let Some(tool) = support::require_tool(tool) else { return };
+        let Some(tool) = support::require_tool(tool) else { continue };
         let dir = tempfile::tempdir().unwrap();
         let output = build(
             &fixtures,
@@ -527,8 +527,26 @@ fn rebuilds_recompress_only_the_changed_initrd_segments() {
     assert!(events.iter().all(|(_, state)| state == "compressed"), "{events:?}");
     let cold_bytes = initrd(warm.path());
     let again = build(&fixtures, warm.path(), "kernel+initrd", &[], &json);
-    assert!(segment_events(&again.stderr).iter().all(|(_, state)| state == "reused"));
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let events = segment_events(&again.stderr);
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert!(events.iter().all(|(_, state)| state == "reused"), "{events:?}");
     assert_eq!(initrd(warm.path()), cold_bytes, "a warm rebuild gives the same bytes");
+
+    // A damaged cache entry (cut short, as after a crash) is never used: it is compressed again.
+    let segments_dir = warm.path().join("cache").join("kit-initrd-segments");
+    let mut entries: Vec<_> =
+        fs::read_dir(&segments_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    let victim = &entries[0];
+    let whole = fs::read(victim).unwrap();
+    fs::write(victim, &whole[..whole.len() / 2]).unwrap();
+    let repaired = build(&fixtures, warm.path(), "kernel+initrd", &[], &json);
+    assert!(repaired.status.success());
+    let events = segment_events(&repaired.stderr);
+    assert_eq!(events.iter().filter(|(_, state)| state == "compressed").count(), 1, "{events:?}");
+    assert_eq!(initrd(warm.path()), cold_bytes, "a damaged cache entry changes nothing");
+    assert_eq!(fs::read(victim).unwrap(), whole, "the entry is whole again");
 
     // One more `files` entry and one more onboot container: only their segments are new, and
     // the bytes equal a cold build of the same inputs.
@@ -596,6 +614,9 @@ fn rebuilds_recompress_only_the_changed_initrd_segments() {
         String::from_utf8_lossy(&prune.stderr)
     );
     let after = build(&fixtures, warm.path(), "kernel+initrd", &[], &json);
-    assert!(segment_events(&after.stderr).iter().all(|(_, state)| state == "compressed"));
+    assert!(after.status.success());
+    let events = segment_events(&after.stderr);
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert!(events.iter().all(|(_, state)| state == "compressed"), "{events:?}");
     assert_eq!(initrd(warm.path()), cold_bytes);
 }

@@ -118,5 +118,9 @@ fn steps_warnings_and_summary_show_in_order() {
     assert!(quiet.status.success());
     let stderr = String::from_utf8_lossy(&quiet.stderr);
     assert!(stderr.lines().all(|l| l.starts_with("kit: warning: ")), "{stderr}");
+    assert!(
+        stderr.contains("kit.example/busybox:1.35 accepted without signature verification"),
+        "{stderr}"
+    );
     assert_eq!(String::from_utf8_lossy(&quiet.stdout).lines().count(), 4);
 }

@@ -197,7 +197,7 @@ fn wrong_boot_images_and_sizes_fail_before_anything_is_written() {
     let out = tempfile::tempdir().unwrap();
     // No boot image: a usage error that says what to give.
     let output = build(&fixtures, out.path(), "raw-efi", &[], &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the raw-efi format needs --boot-image"), "{stderr}");
     // A boot image without the EFI binaries: named, with what is missing.
@@ -234,11 +234,12 @@ fn wrong_boot_images_and_sizes_fail_before_anything_is_written() {
         &[],
         &["--boot-image", "localhost:5000/lkfix/busybox:1.35"],
     );
-    assert_ne!(unsigned.status.code(), Some(0));
+    assert_eq!(unsigned.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&unsigned.stderr);
+    assert!(stderr.contains("image localhost:5000/lkfix/busybox:1.35 (--boot-image)"), "{stderr}");
     assert!(
-        String::from_utf8_lossy(&unsigned.stderr).contains("--boot-image"),
-        "{}",
-        String::from_utf8_lossy(&unsigned.stderr)
+        stderr.contains("no rule in") && stderr.contains("matches localhost:5000/lkfix/busybox"),
+        "{stderr}"
     );
     // With --size the disk has exactly that size.
     build_ok(&fixtures, out.path(), "raw-efi", &[], &["--boot-image", BOOT_IMAGE, "--size", "64M"]);

@@ -184,7 +184,8 @@ pub struct InputArgs {
     explain: bool,
 
     /// The image holding systemd-boot and the systemd EFI stub at usr/lib/systemd/boot/efi/
-    /// (as Debian's systemd-boot-efi installs them), for uki and raw-efi. Resolved, locked and
+    /// (as Debian's systemd-boot-efi installs them), for uki, raw-efi, iso-efi, iso-efi-initrd,
+    /// qcow2-efi and vhdx. Resolved, locked and
     /// signature-checked under --policy like every image.
     #[arg(long, value_name = "IMAGE")]
     boot_image: Option<String>,
@@ -310,10 +311,12 @@ impl Session {
     }
 }
 
-/// Maps a failed build to its exit status: a broken policy is a usage error (2), everything
-/// else a build failure (1).
+/// Maps a failed build to its exit status: a broken policy or flags asking for something
+/// impossible (a format without its kernel or boot image, an architecture it does not support,
+/// `-o` with several files) are usage errors (2), everything else a build failure (1).
 fn build_failure(error: BuildError, what: &str) -> Failure {
-    let usage = matches!(&error, BuildError::Verify { source, .. } if source.is_policy_error());
+    let usage = matches!(&error, BuildError::Verify { source, .. } if source.is_policy_error())
+        || matches!(&error, BuildError::Usage(_));
     let error = anyhow::Error::new(error).context(format!("{what} failed"));
     if usage { Failure::Usage(error) } else { Failure::Failed(error) }
 }

@@ -21,7 +21,8 @@ pub struct Args {
     diff: bool,
 
     /// The artifact (two with --diff). Its kind is recognized from its bytes: tar, initrd,
-    /// squashfs, EROFS, ISO 9660 or a kernel image.
+    /// squashfs, EROFS, ISO 9660, a GPT disk, a FAT image, an EFI executable (UKI), the
+    /// header of a qcow2, VHD(X) or VMDK disk, or a kernel image.
     #[arg(required = true, value_name = "ARTIFACT")]
     artifacts: Vec<PathBuf>,
 }
@@ -44,8 +45,9 @@ fn diff(args: &Args) -> Result<(), Failure> {
     let [a, b] = args.artifacts.as_slice() else {
         return Err(Failure::Usage(anyhow!("--diff takes exactly two artifacts")));
     };
-    let a = inspect(a).map_err(|e| Failure::Failed(e.into()))?;
-    let b = inspect(b).map_err(|e| Failure::Failed(e.into()))?;
+    // As diff(1): 0 same, 1 different, 2 trouble (an artifact that cannot be read).
+    let a = inspect(a).map_err(|e| Failure::Usage(e.into()))?;
+    let b = inspect(b).map_err(|e| Failure::Usage(e.into()))?;
     // Listings compare across kinds (a tar against the squashfs of the same build); the kind
     // and then the bytes decide only when the listings are the same or absent.
     let listed = match (&a.entries, &b.entries) {
@@ -62,6 +64,10 @@ fn diff(args: &Args) -> Result<(), Failure> {
                 .zip(&b.summary)
                 .find(|(x, y)| x != y)
                 .map(|(x, y)| format!("{}: {} != {}", x.0, x.1, y.1))
+        })
+        .or_else(|| {
+            (a.summary.len() != b.summary.len())
+                .then(|| format!("header facts: {} != {}", a.summary.len(), b.summary.len()))
         })
         .or_else(|| (a.sha256 != b.sha256).then(|| "same contents, different bytes".to_owned()));
     let Some(difference) = difference else {

@@ -24,7 +24,8 @@ enum Target {
     /// ARTIFACT is a name prefix (out/hello for out/hello-kernel, out/hello-initrd.img and
     /// out/hello-cmdline), a directory holding one NAME-kernel, or the files themselves. A
     /// NAME-squashfs.img or NAME-erofs.img becomes a read-only virtio disk with root=/dev/vda;
-    /// a NAME-efi.img (raw-efi) boots under UEFI firmware (OVMF, or AAVMF for arm64).
+    /// a UEFI disk (NAME-efi.img, NAME-efi.qcow2, NAME.vhdx) or EFI ISO (NAME-efi.iso,
+    /// NAME-efi-initrd.iso) boots under UEFI firmware (OVMF, or AAVMF for arm64).
     Qemu(QemuArgs),
 }
 
@@ -32,7 +33,8 @@ enum Target {
 #[derive(Debug, clap::Args)]
 pub struct QemuArgs {
     /// Guest architecture: amd64 (x86_64) or arm64 (aarch64). Default: the artifact's (an arm64
-    /// kernel Image, or a UEFI disk booting BOOTAA64.EFI, is arm64), else amd64.
+    /// kernel Image, or a raw UEFI disk booting BOOTAA64.EFI, is arm64), else amd64 (give
+    /// --arch arm64 for arm64 ISOs, qcow2 and VHDX disks).
     #[arg(long, value_name = "ARCH")]
     arch: Option<String>,
 
