@@ -1,3 +1,5 @@
+//! Unit tests of the qcow2 writer and reader: on-disk structures, the planned layout, round trips and damaged images.
+
 use std::io::Cursor;
 use std::sync::Arc;
 

@@ -1,3 +1,5 @@
+//! Unit tests of the VMDK streamOptimized writer and reader: structures, the descriptor, round trips and damaged images.
+
 use std::io::Cursor;
 use std::sync::Arc;
 
