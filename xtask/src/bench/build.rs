@@ -14,7 +14,10 @@
 //!   network namespace of its own (`unshare -n`, as root) so it cannot reach a registry.
 //!   `../shared/verify-tools/build-linuxkit.sh` builds that binary from LinuxKit's sources.
 //!
-//! Writes the table to `target/kit-bench/build.txt`.
+//! With LinuxKit, [`super::scenarios`] then runs both side by side: full builds, rebuilds after
+//! a changed `files` entry and a changed service image, each kit compressor, and one core.
+//!
+//! Writes the tables to `target/kit-bench/build.txt`.
 
 use std::fs;
 use std::io::{Read as _, Write as _};
@@ -86,7 +89,7 @@ pub fn run(root: &Path, linuxkit: Option<&Path>) -> Result<()> {
             .write(Vec::with_capacity(initrd.len()), Compression::new(9));
         encoder.write_all(&cpio).context("gzip")?;
         let compressed = encoder.finish().context("gzip")?;
-        floor_runs.push(Sample { wall: started.elapsed(), rss_kib: None });
+        floor_runs.push(Sample { wall: started.elapsed(), rss_kib: None, cpu: None });
         floor_len = compressed.len();
 
         let script = format!(
@@ -150,6 +153,13 @@ pub fn run(root: &Path, linuxkit: Option<&Path>) -> Result<()> {
              kit/linuxkit: time {ratio}, peak RSS {rss_ratio}, initrd size {size_ratio} ({version})\n",
             lk_rss = mib(lk_rss),
             version = linuxkit.version,
+        ));
+    }
+    if let Some(linuxkit) = &linuxkit {
+        let table = super::scenarios::run(&kit, &linuxkit.binary, &linuxkit.cache, &inputs, &work)?;
+        report.push_str(&format!(
+            "\nside by side, {} alternating runs each, medians (CPU = user + system):\n\n{table}",
+            super::scenarios::RUNS_EACH
         ));
     }
     print!("{report}");

@@ -19,6 +19,7 @@ mod build;
 mod formats;
 mod inputs;
 mod pull;
+mod scenarios;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,6 +91,8 @@ pub struct Sample {
     pub wall: Duration,
     /// Peak resident set size (VmHWM / `ru_maxrss`), KiB.
     pub rss_kib: Option<u64>,
+    /// User plus system CPU time, when `/usr/bin/time` could report it.
+    pub cpu: Option<Duration>,
 }
 
 /// Runs `command` to completion (standard output discarded), measuring its wall time and peak RSS (with `/usr/bin/time`
@@ -100,7 +103,7 @@ pub fn measure(command: &mut Command, scratch: &Path) -> Result<Sample> {
     if gnu_time.exists() {
         let report = scratch.join("time.out");
         let mut wrapped = Command::new(gnu_time);
-        wrapped.arg("-f").arg("%M").arg("-o").arg(&report);
+        wrapped.arg("-f").arg("%M %U %S").arg("-o").arg(&report);
         wrapped.arg(command.get_program()).args(command.get_args()).stdout(Stdio::null());
         if let Some(dir) = command.get_current_dir() {
             wrapped.current_dir(dir);
@@ -113,8 +116,14 @@ pub fn measure(command: &mut Command, scratch: &Path) -> Result<Sample> {
         }
         let text = std::fs::read_to_string(&report)
             .with_context(|| format!("reading {}", report.display()))?;
-        let rss_kib = text.lines().last().and_then(|l| l.trim().parse().ok());
-        return Ok(Sample { wall, rss_kib });
+        let fields: Vec<&str> = text.lines().last().unwrap_or("").split_whitespace().collect();
+        let rss_kib = fields.first().and_then(|f| f.parse().ok());
+        let seconds = |idx: usize| fields.get(idx).and_then(|f| f.parse::<f64>().ok());
+        let cpu = match (seconds(1), seconds(2)) {
+            (Some(user), Some(system)) => Some(Duration::from_secs_f64(user + system)),
+            _ => None,
+        };
+        return Ok(Sample { wall, rss_kib, cpu });
     }
     let started = Instant::now();
     let mut child =
@@ -136,7 +145,13 @@ pub fn measure(command: &mut Command, scratch: &Path) -> Result<Sample> {
     if !status.success() {
         bail!("{what} failed ({status})");
     }
-    Ok(Sample { wall, rss_kib })
+    Ok(Sample { wall, rss_kib, cpu: None })
+}
+
+/// Median CPU seconds of `samples`, when every run reported it.
+pub fn median_cpu(samples: &[Sample]) -> Option<f64> {
+    let cpu: Option<Vec<f64>> = samples.iter().map(|s| s.cpu.map(|c| c.as_secs_f64())).collect();
+    cpu.and_then(|cpu| median(&cpu))
 }
 
 /// The median of `values` (the middle one; `RUNS` is odd).

@@ -119,7 +119,7 @@ pub fn run(root: &Path) -> Result<()> {
 
             let dest = work.join("skopeo-oci");
             super::fresh_dir(&dest)?;
-            let mut total = Sample { wall: Duration::ZERO, rss_kib: None };
+            let mut total = Sample { wall: Duration::ZERO, rss_kib: None, cpu: None };
             for (reference, name) in refs.iter().zip(images) {
                 let mut copy = Command::new("skopeo");
                 copy.args(["copy", "--quiet", "--src-tls-verify=false"])
