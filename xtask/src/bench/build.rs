@@ -170,7 +170,26 @@ pub fn run(root: &Path, linuxkit: Option<&Path>) -> Result<()> {
 }
 
 /// Unpacks a newc archive into `dir` with `cpio -idm` (not timed).
+/// kit's initrd is one archive per input (segments), so each archive, up to and including its
+/// `TRAILER!!!` entry, goes to a `cpio -idm` of its own (cpio stops reading at a trailer).
 fn unpack(cpio: &[u8], dir: &Path) -> Result<()> {
+    const TRAILER: &[u8] = b"TRAILER!!!\0";
+    let mut start = 0;
+    while start < cpio.len() {
+        let rest = &cpio[start..];
+        let Some(at) = rest.windows(TRAILER.len()).position(|w| w == TRAILER) else { break };
+        // The name follows a 110-byte header; the entry is padded to 4 bytes (no data).
+        let end = (at + TRAILER.len()).next_multiple_of(4).min(rest.len());
+        unpack_one(&rest[..end], dir)?;
+        start += end;
+        while cpio.get(start) == Some(&0) {
+            start += 1;
+        }
+    }
+    Ok(())
+}
+
+fn unpack_one(cpio: &[u8], dir: &Path) -> Result<()> {
     let mut child = Command::new("cpio")
         .args(["-idm", "--quiet", "--no-absolute-filenames"])
         .current_dir(dir)
