@@ -177,7 +177,12 @@ fn unpack(cpio: &[u8], dir: &Path) -> Result<()> {
     let mut start = 0;
     while start < cpio.len() {
         let rest = &cpio[start..];
-        let Some(at) = rest.windows(TRAILER.len()).position(|w| w == TRAILER) else { break };
+        // The trailer's name right after a newc header (binaries such as busybox contain the
+        // string itself).
+        let is_trailer = |at: usize| {
+            at >= 110 && rest[at..].starts_with(TRAILER) && rest[at - 110..].starts_with(b"07070")
+        };
+        let Some(at) = (0..rest.len()).find(|at| is_trailer(*at)) else { break };
         // The name follows a 110-byte header; the entry is padded to 4 bytes (no data).
         let end = (at + TRAILER.len()).next_multiple_of(4).min(rest.len());
         unpack_one(&rest[..end], dir)?;
